@@ -1,0 +1,1 @@
+"""Journey features: event contract, feature definitions, aggregation and the Feast repository."""

@@ -1,0 +1,124 @@
+"""The journey features of DESIGN.md section 5: names, types, definitions and reason texts."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+FEATURE_SERVICE_NAME = "effort_journey_v1"
+FEATURE_VIEW_NAME = "customer_journey"
+PUSH_SOURCE_NAME = "journey_push"
+ENTITY_NAME = "customer"
+JOIN_KEY = "customer_id"
+
+# complaint_state values, in order of the journey.
+COMPLAINT_NONE, COMPLAINT_UNACKNOWLEDGED, COMPLAINT_ACKNOWLEDGED, COMPLAINT_RESOLVED = 0, 1, 2, 3
+COMPLAINT_STATE_NAMES = {
+    COMPLAINT_NONE: "no complaint",
+    COMPLAINT_UNACKNOWLEDGED: "complaint not acknowledged",
+    COMPLAINT_ACKNOWLEDGED: "complaint acknowledged, not resolved",
+    COMPLAINT_RESOLVED: "complaint resolved",
+}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One journey feature: its contract name, type, definition and how a reason reads."""
+
+    name: str
+    dtype: Literal["int", "float"]
+    definition: str
+    research: str
+    reason_code: str
+    # str.format template; {value} is the customer's value, {state} the complaint state name.
+    reason_text: str
+
+    @property
+    def description(self) -> str:
+        """Feast description: the definition, then why the feature matters."""
+        return f"{self.definition} Why: {self.research}"
+
+
+_FCR = "a first contact that does not solve the problem is the worst reported experience"
+_SWITCH = "Gartner lists channel switching and repeating information as top effort drivers"
+_IVR = "IVR design that keeps customers from people drives dissatisfaction"
+_WAIT = "speed is among customers' top three concerns"
+_COMPLAINT = "retention is under 10% when a complaint is unacknowledged, 54% when resolved"
+
+JOURNEY_FEATURES: tuple[FeatureSpec, ...] = (
+    FeatureSpec("contacts_24h", "int", "Inbound contacts (EVENT_TYPE_CONTACT) in the 24 hours "
+                "before scoring.", _FCR, "REPEAT_CONTACTS_24H", "{value} contacts in the last 24 hours"),
+    FeatureSpec("contacts_7d", "int", "Inbound contacts in the 7 days before scoring.", _FCR,
+                "REPEAT_CONTACTS", "{value} contacts in the last 7 days"),
+    FeatureSpec("contacts_30d", "int", "Inbound contacts in the 30 days before scoring.", _FCR,
+                "FREQUENT_CONTACTS", "{value} contacts in the last 30 days"),
+    FeatureSpec("repeat_same_intent_7d", "int", "Contacts in 7 days whose intent repeats an "
+                "earlier contact's intent in those 7 days.", _FCR, "REPEAT_SAME_ISSUE",
+                "contacted {value} more times about the same issue in 7 days"),
+    FeatureSpec("distinct_channels_7d", "int", "Distinct channels among the 7-day contacts.",
+                _SWITCH, "MANY_CHANNELS", "used {value} different channels in 7 days"),
+    FeatureSpec("channel_switches_7d", "int", "Consecutive 7-day contacts on a different channel "
+                "than the one before.", _SWITCH, "CHANNEL_SWITCHING",
+                "switched channels {value} times in 7 days"),
+    FeatureSpec("self_service_fail_7d", "int", "Web/app self-service attempts in 7 days followed "
+                "by an assisted contact within an hour.", "60% prefer automation for simple tasks "
+                "as long as a person can be reached", "FAILED_SELF_SERVICE",
+                "self-service failed {value} times in 7 days"),
+    FeatureSpec("ivr_steps_last", "int", "IVR menu steps in the hour up to the latest voice "
+                "contact.", _IVR, "LONG_IVR_PATH", "went through {value} IVR steps last call"),
+    FeatureSpec("ivr_retries_7d", "int", "IVR steps in 7 days that repeat the previous step's menu "
+                "within 10 minutes.", _IVR, "IVR_RETRIES", "repeated IVR menus {value} times in 7 days"),
+    FeatureSpec("ivr_zero_out_7d", "int", "IVR zero-outs (asking for an agent) in 7 days.", _IVR,
+                "IVR_ZERO_OUT", "pressed 0 to escape the IVR {value} times in 7 days"),
+    FeatureSpec("wait_seconds_avg_7d", "float", "Mean queue wait of the 7-day contacts, seconds; "
+                "missing when there were none.", _WAIT, "LONG_WAITS",
+                "waited {value:.0f} s on average in 7 days"),
+    FeatureSpec("wait_seconds_max_7d", "float", "Longest queue wait of the 7-day contacts and "
+                "abandons, seconds; missing when there were none.", _WAIT, "LONGEST_WAIT",
+                "waited up to {value:.0f} s in 7 days"),
+    FeatureSpec("abandoned_7d", "int", "Abandoned calls or chats in 7 days.", _WAIT,
+                "ABANDONED_CONTACTS", "gave up waiting {value} times in 7 days"),
+    FeatureSpec("transfers_7d", "int", "Transfers (EVENT_TYPE_TRANSFER) in 7 days.",
+                "transfers are a known high-effort marker", "TRANSFERS",
+                "transferred {value} times in 7 days"),
+    FeatureSpec("transfers_last", "int", "Transfers since the latest contact began.",
+                "transfers are a known high-effort marker", "TRANSFERRED_LAST_CONTACT",
+                "transferred {value} times in the last contact"),
+    FeatureSpec("emails_unanswered_30d", "int", "Emails received in 30 days with no answer yet "
+                "(answers match the oldest open email first).", "44% of emails were never answered",
+                "UNANSWERED_EMAILS", "{value} emails in 30 days still unanswered"),
+    FeatureSpec("complaint_state", "int", "State of the latest complaint: 0 none, "
+                "1 unacknowledged, 2 acknowledged not resolved, 3 resolved.", _COMPLAINT,
+                "COMPLAINT_STATE", "{state}"),
+    FeatureSpec("complaint_age_days", "float", "Days since the latest complaint was opened; "
+                "missing when there is none.", _COMPLAINT, "COMPLAINT_AGE",
+                "complaint opened {value:.0f} days ago"),
+    FeatureSpec("sentiment_last", "float", "Sentiment (-1 to 1) of the latest event that carried "
+                "one; missing when none did.", "speech/text analytics locate frustration",
+                "NEGATIVE_SENTIMENT", "last sentiment {value:+.2f}"),
+    FeatureSpec("negative_contacts_30d", "int", "Contacts in 30 days with sentiment below -0.3.",
+                "speech/text analytics locate frustration", "NEGATIVE_CONTACTS",
+                "{value} negative contacts in 30 days"),
+    FeatureSpec("proactive_notices_7d", "int", "Proactive notices sent in 7 days.", "proactive "
+                "notices prevent inbound calls", "PROACTIVE_NOTICES",
+                "{value} proactive notices in 7 days"),
+    FeatureSpec("tenure_days", "float", "Days since the relationship began (latest profile "
+                "update); missing when unknown.", "replacing a lost customer costs $200 to "
+                "$10,000", "TENURE", "customer for {value:.0f} days"),
+    FeatureSpec("customer_value", "float", "Customer value per year from the latest profile "
+                "update; missing when unknown.", "replacing a lost customer costs $200 to "
+                "$10,000", "CUSTOMER_VALUE", "customer value {value:,.0f} per year"),
+    FeatureSpec("hours_since_last_contact", "float", "Hours from the latest contact to scoring; "
+                "missing when there was none.", "recent contacts signal an open issue",
+                "RECENT_CONTACT", "last contact {value:.1f} hours ago"),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in JOURNEY_FEATURES)
+FEATURES_BY_NAME: dict[str, FeatureSpec] = {spec.name: spec for spec in JOURNEY_FEATURES}
+
+
+def reason_description(spec: FeatureSpec, value: float | None) -> str:
+    """The reason text of a feature for the customer's own value."""
+    if value is None or value != value:  # NaN: the customer has no value for this feature
+        return f"{spec.name} unknown"
+    shown: float | int = int(value) if spec.dtype == "int" else value
+    state = COMPLAINT_STATE_NAMES.get(int(value), "") if spec.name == "complaint_state" else ""
+    return spec.reason_text.format(value=shown, state=state)

@@ -1,0 +1,65 @@
+"""Feast objects for Effort: the customer entity, the journey push source, view and service."""
+
+from datetime import timedelta
+
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
+from feast.types import Float64, Int64
+
+from features.catalog import (
+    ENTITY_NAME,
+    FEATURE_SERVICE_NAME,
+    FEATURE_VIEW_NAME,
+    JOIN_KEY,
+    JOURNEY_FEATURES,
+    PUSH_SOURCE_NAME,
+)
+
+OFFLINE_PATH = "data/journey_features.parquet"  # relative to the Feast repo path
+TIMESTAMP_FIELD = "event_timestamp"
+
+# A contact-center customer, keyed by the CRM's customer id ("C000001").
+customer = Entity(
+    name=ENTITY_NAME,
+    join_keys=[JOIN_KEY],
+    value_type=ValueType.STRING,
+    description="A contact-center customer, keyed by the CRM customer id.",
+)
+
+# Offline history of journey feature rows; Feast appends pushed rows here.
+journey_file = FileSource(
+    name="journey_features_file",
+    path=OFFLINE_PATH,
+    timestamp_field=TIMESTAMP_FIELD,
+    description="Journey feature rows as computed at each event (Parquet).",
+)
+
+# Real-time entry: the aggregator pushes a fresh row whenever a customer's events change.
+journey_push = PushSource(
+    name=PUSH_SOURCE_NAME,
+    batch_source=journey_file,
+    description="Journey feature rows pushed by Effort's event aggregator.",
+)
+
+# The journey features of DESIGN.md section 5, one row per customer.
+customer_journey = FeatureView(
+    name=FEATURE_VIEW_NAME,
+    entities=[customer],
+    ttl=timedelta(days=365),
+    schema=[
+        Field(name=spec.name, dtype=Int64 if spec.dtype == "int" else Float64,
+              description=spec.description)
+        for spec in JOURNEY_FEATURES
+    ],
+    source=journey_push,
+    online=True,
+    description="Customer journey features from contact-center events.",
+)
+
+# Versioned feature service shared by training and serving; a new feature set gets _v2.
+effort_journey_v1 = FeatureService(
+    name=FEATURE_SERVICE_NAME,
+    features=[customer_journey],
+    description="Features of Effort's effort and churn models, version 1.",
+)
+
+FEAST_OBJECTS = [customer, journey_file, journey_push, customer_journey, effort_journey_v1]

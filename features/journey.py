@@ -1,0 +1,141 @@
+"""Computes the journey feature row of one customer from their events, as of a moment.
+
+Each feature's definition is in features/catalog.py; this is the reference computation that
+ingestion, the simulator and tests all use. Windows are half-open: (as_of - span, as_of].
+Events after `as_of` are ignored, so out-of-order arrival cannot change a past row.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from features.catalog import (
+    COMPLAINT_ACKNOWLEDGED,
+    COMPLAINT_NONE,
+    COMPLAINT_RESOLVED,
+    COMPLAINT_UNACKNOWLEDGED,
+)
+from features.events import ET, Event
+
+HOUR, DAY = 3600.0, 86400.0
+NEGATIVE_SENTIMENT = -0.3
+SELF_SERVICE_CHANNELS = frozenset({5, 6})  # CHANNEL_WEB, CHANNEL_APP
+IVR_RETRY_GAP = 600.0
+VOICE = 1
+# Events older than this cannot change any feature except the relationship and complaint ones.
+RETAINED_SPAN = 31 * DAY
+
+
+def compute_features(events: Iterable[Event], as_of: float) -> dict[str, Any]:
+    """The feature row for events known at `as_of` (epoch seconds); None marks missing values."""
+    ordered = sorted((e for e in events if e.occurred_at <= as_of),
+                     key=lambda e: (e.occurred_at, e.event_id))
+    d1, d7, d30 = as_of - DAY, as_of - 7 * DAY, as_of - 30 * DAY
+
+    contacts = [e for e in ordered if e.type == ET.EVENT_TYPE_CONTACT]
+    contacts_7d = [e for e in contacts if e.occurred_at > d7]
+    intents = [e.intent for e in contacts_7d if e.intent]
+    channels_7d = [e.channel for e in contacts_7d]
+    waits = [e.wait_seconds for e in contacts_7d if e.wait_seconds is not None]
+    abandons_7d = [e for e in ordered if e.type == ET.EVENT_TYPE_ABANDON and e.occurred_at > d7]
+    all_waits = waits + [e.wait_seconds for e in abandons_7d if e.wait_seconds is not None]
+    last_contact = contacts[-1] if contacts else None
+
+    row: dict[str, Any] = {
+        "contacts_24h": sum(1 for e in contacts if e.occurred_at > d1),
+        "contacts_7d": len(contacts_7d),
+        "contacts_30d": sum(1 for e in contacts if e.occurred_at > d30),
+        "repeat_same_intent_7d": len(intents) - len(set(intents)),
+        "distinct_channels_7d": len(set(channels_7d)),
+        "channel_switches_7d": sum(1 for a, b in zip(channels_7d, channels_7d[1:]) if a != b),
+        "self_service_fail_7d": _failed_self_service(ordered, contacts, d7),
+        "ivr_steps_last": _ivr_steps_last(ordered, contacts),
+        "ivr_retries_7d": _ivr_retries(ordered, d7),
+        "ivr_zero_out_7d": _count(ordered, ET.EVENT_TYPE_IVR_ZERO_OUT, d7),
+        "wait_seconds_avg_7d": sum(waits) / len(waits) if waits else None,
+        "wait_seconds_max_7d": max(all_waits) if all_waits else None,
+        "abandoned_7d": len(abandons_7d),
+        "transfers_7d": _count(ordered, ET.EVENT_TYPE_TRANSFER, d7),
+        "transfers_last": _count(ordered, ET.EVENT_TYPE_TRANSFER,
+                                 last_contact.occurred_at - 1e-9 if last_contact else float("inf")),
+        "emails_unanswered_30d": _unanswered_emails(ordered, d30),
+        "negative_contacts_30d": sum(
+            1 for e in contacts
+            if e.occurred_at > d30 and e.sentiment is not None and e.sentiment < NEGATIVE_SENTIMENT
+        ),
+        "proactive_notices_7d": _count(ordered, ET.EVENT_TYPE_PROACTIVE_NOTICE, d7),
+        "hours_since_last_contact": (as_of - last_contact.occurred_at) / HOUR
+        if last_contact else None,
+    }
+    row["sentiment_last"] = next(
+        (e.sentiment for e in reversed(ordered) if e.sentiment is not None), None)
+    row["complaint_state"], row["complaint_age_days"] = _complaint(ordered, as_of)
+    row["tenure_days"], row["customer_value"] = _relationship(ordered, as_of)
+    return row
+
+
+def _count(ordered: list[Event], event_type: int, after: float) -> int:
+    return sum(1 for e in ordered if e.type == event_type and e.occurred_at > after)
+
+
+def _failed_self_service(ordered: list[Event], contacts: list[Event], after: float) -> int:
+    attempts = [e.occurred_at for e in ordered if e.type == ET.EVENT_TYPE_SELF_SERVICE
+                and e.occurred_at > after]
+    contact_times = [c.occurred_at for c in contacts]
+    return sum(1 for t in attempts if any(t < c <= t + HOUR for c in contact_times))
+
+
+def _ivr_steps_last(ordered: list[Event], contacts: list[Event]) -> int:
+    voice = [c for c in contacts if c.channel == VOICE]
+    if not voice:
+        return 0
+    end = voice[-1].occurred_at
+    return sum(1 for e in ordered
+               if e.type == ET.EVENT_TYPE_IVR_STEP and end - HOUR <= e.occurred_at <= end)
+
+
+def _ivr_retries(ordered: list[Event], after: float) -> int:
+    retries, previous = 0, None
+    for e in ordered:
+        if e.type != ET.EVENT_TYPE_IVR_STEP:
+            continue
+        if (previous is not None and e.occurred_at > after and e.ivr_menu
+                and e.ivr_menu == previous.ivr_menu
+                and e.occurred_at - previous.occurred_at <= IVR_RETRY_GAP):
+            retries += 1
+        previous = e
+    return retries
+
+
+def _unanswered_emails(ordered: list[Event], after: float) -> int:
+    open_emails: list[float] = []
+    for e in ordered:
+        if e.type == ET.EVENT_TYPE_EMAIL_RECEIVED:
+            open_emails.append(e.occurred_at)
+        elif e.type == ET.EVENT_TYPE_EMAIL_ANSWERED and open_emails:
+            open_emails.pop(0)
+    return sum(1 for t in open_emails if t > after)
+
+
+def _complaint(ordered: list[Event], as_of: float) -> tuple[int, float | None]:
+    state, opened_at = COMPLAINT_NONE, None
+    for e in ordered:
+        if e.type == ET.EVENT_TYPE_COMPLAINT_OPENED:
+            state, opened_at = COMPLAINT_UNACKNOWLEDGED, e.occurred_at
+        elif e.type == ET.EVENT_TYPE_COMPLAINT_ACKNOWLEDGED and state == COMPLAINT_UNACKNOWLEDGED:
+            state = COMPLAINT_ACKNOWLEDGED
+        elif e.type == ET.EVENT_TYPE_COMPLAINT_RESOLVED and state in (
+                COMPLAINT_UNACKNOWLEDGED, COMPLAINT_ACKNOWLEDGED):
+            state = COMPLAINT_RESOLVED
+    age = (as_of - opened_at) / DAY if opened_at is not None else None
+    return state, age
+
+
+def _relationship(ordered: list[Event], as_of: float) -> tuple[float | None, float | None]:
+    tenure, value = None, None
+    for e in ordered:
+        if e.type == ET.EVENT_TYPE_PROFILE_UPDATE:
+            if e.customer_since is not None:
+                tenure = max(0.0, (as_of - e.customer_since) / DAY)
+            if e.customer_value is not None:
+                value = e.customer_value
+    return tenure, value

@@ -1,0 +1,1 @@
+"""Generated from proto/effort/v1 by `make proto`."""

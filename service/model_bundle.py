@@ -1,0 +1,115 @@
+"""A versioned model folder: LightGBM effort and churn models plus their manifest, verified on load."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+MANIFEST = "manifest.json"
+EFFORT_MODEL, CHURN_MODEL = "effort.lgb.txt", "churn.lgb.txt"
+CURRENT_POINTER = "CURRENT"
+
+
+class ModelBundleError(RuntimeError):
+    """A model folder that cannot be served: missing, corrupted or for other features."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ces_to_effort_score(ces: np.ndarray) -> np.ndarray:
+    """DESIGN.md: effort_score = (7 - CES) / 6 x 100, clipped to 0-100."""
+    return np.clip((7.0 - ces) / 6.0 * 100.0, 0.0, 100.0)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Routing thresholds: at or above either score the contact goes senior."""
+
+    effort_score: float
+    churn_risk: float
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """Loaded effort and churn boosters with the manifest they were trained under."""
+
+    version: str
+    feature_names: tuple[str, ...]
+    feature_service: str
+    thresholds: Thresholds
+    prior_effort_score: float
+    prior_churn_risk: float
+    churn_horizon_days: int
+    effort: lgb.Booster
+    churn: lgb.Booster
+    manifest: dict[str, Any]
+
+    def predict(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(effort_score 0-100, churn_risk 0-1) for rows of features in feature_names order."""
+        ces = self.effort.predict(matrix, num_threads=1)
+        churn = self.churn.predict(matrix, num_threads=1)
+        return ces_to_effort_score(np.asarray(ces)), np.clip(np.asarray(churn), 0.0, 1.0)
+
+    def contributions(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature TreeSHAP contributions (last column is the bias) for both models."""
+        effort = np.asarray(self.effort.predict(matrix, pred_contrib=True, num_threads=1))
+        churn = np.asarray(self.churn.predict(matrix, pred_contrib=True, num_threads=1))
+        # A lower CES means more effort, so effort contributions flip sign.
+        return -effort, churn
+
+
+def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) -> ModelBundle:
+    """Loads and verifies a model folder (checksums, feature schema); raises ModelBundleError."""
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise ModelBundleError(f"no {MANIFEST} in model folder {folder}")
+    manifest = json.loads(manifest_path.read_text())
+    for name, digest in manifest["checksums"].items():
+        path = folder / name
+        if not path.is_file() or sha256_of(path) != digest:
+            raise ModelBundleError(f"checksum mismatch for {path}: the model folder is corrupted")
+    features = tuple(manifest["features"])
+    if expected_features is not None and features != expected_features:
+        missing = sorted(set(expected_features) ^ set(features))
+        raise ModelBundleError(
+            f"model {manifest['version']} was trained on other features than the feature service "
+            f"serves (differing: {', '.join(missing) or 'order'})")
+    effort = lgb.Booster(model_file=str(folder / EFFORT_MODEL))
+    churn = lgb.Booster(model_file=str(folder / CHURN_MODEL))
+    for booster in (effort, churn):
+        if tuple(booster.feature_name()) != features:
+            raise ModelBundleError(f"model file features differ from the manifest in {folder}")
+    thresholds = manifest["thresholds"]
+    return ModelBundle(
+        version=manifest["version"], feature_names=features,
+        feature_service=manifest["feature_service"],
+        thresholds=Thresholds(thresholds["effort_score"], thresholds["churn_risk"]),
+        prior_effort_score=manifest["priors"]["effort_score"],
+        prior_churn_risk=manifest["priors"]["churn_risk"],
+        churn_horizon_days=manifest["churn_horizon_days"],
+        effort=effort, churn=churn, manifest=manifest,
+    )
+
+
+def current_folder(models_dir: Path) -> Path:
+    """The promoted model folder named by models_dir/CURRENT."""
+    pointer = models_dir / CURRENT_POINTER
+    if not pointer.is_file():
+        raise ModelBundleError(f"no promoted model in {models_dir}: run `effort train` first")
+    return models_dir / pointer.read_text().strip()
+
+
+def promote(models_dir: Path, version: str) -> None:
+    """Points models_dir/CURRENT at a version folder, atomically."""
+    if not (models_dir / version / MANIFEST).is_file():
+        raise ModelBundleError(f"no model version {version} in {models_dir}")
+    tmp = models_dir / f".{CURRENT_POINTER}.tmp"
+    tmp.write_text(version + "\n")
+    tmp.replace(models_dir / CURRENT_POINTER)

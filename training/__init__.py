@@ -1,0 +1,1 @@
+"""Training: demo data simulation, training sets from Feast, LightGBM models and model folders."""

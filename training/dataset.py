@@ -1,0 +1,51 @@
+"""Training sets: labels joined point-in-time to journey features through Feast."""
+
+from pathlib import Path
+
+import pandas as pd
+from feast import FeatureStore
+
+from features.catalog import FEATURE_SERVICE_NAME, JOIN_KEY
+
+LABEL_COLUMNS = ("customer_id", "label_time", "ces", "churned")
+
+
+class LabelSchemaError(ValueError):
+    """A labels file that does not follow the documented schema."""
+
+
+def read_labels(path: Path) -> pd.DataFrame:
+    """Reads a labels CSV/Parquet file (customer_id, label_time, ces, churned) and checks it."""
+    if not path.is_file():
+        raise LabelSchemaError(f"labels file {path} does not exist")
+    if path.suffix == ".parquet":
+        raw = pd.read_parquet(path)
+    else:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in LABEL_COLUMNS if c not in raw.columns]
+    if missing:
+        raise LabelSchemaError(f"labels file {path} lacks column '{missing[0]}' "
+                               f"(expected {', '.join(LABEL_COLUMNS)})")
+    labels = pd.DataFrame({JOIN_KEY: raw["customer_id"].astype(str)})
+    try:
+        labels["event_timestamp"] = pd.to_datetime(raw["label_time"], utc=True, format="ISO8601")
+    except (ValueError, TypeError) as error:
+        raise LabelSchemaError(f"column 'label_time' must hold RFC 3339 times: {error}") from None
+    ces = pd.to_numeric(raw["ces"].replace("", None), errors="coerce")
+    bad_ces = ces.notna() & ~ces.between(1, 7)
+    if bad_ces.any() or (raw["ces"].astype(str).str.strip().ne("") & ces.isna()).any():
+        raise LabelSchemaError("column 'ces' must hold CES answers 1-7 or be empty")
+    labels["ces"] = ces
+    churned = raw["churned"].astype(str).str.strip().str.lower()
+    if not churned.isin(["true", "false", "", "1", "0", "none", "nan"]).all():
+        raise LabelSchemaError("column 'churned' must hold true, false or be empty")
+    labels["churned"] = churned.map({"true": 1.0, "1": 1.0, "false": 0.0, "0": 0.0})
+    return labels
+
+
+def training_frame(store: FeatureStore, labels: pd.DataFrame) -> pd.DataFrame:
+    """Each label row with the features its customer had at label_time (Feast point-in-time join)."""
+    service = store.get_feature_service(FEATURE_SERVICE_NAME)
+    job = store.get_historical_features(entity_df=labels, features=service)
+    frame = job.to_df()
+    return frame.sort_values(["event_timestamp", JOIN_KEY], kind="stable").reset_index(drop=True)
