@@ -8,10 +8,12 @@ from pathlib import Path
 import pandas as pd
 from feast import FeatureStore
 
-from features.catalog import FEATURE_NAMES, FEATURE_VIEW_NAME, JOIN_KEY
+from features.catalog import FEATURE_NAMES, FEATURE_VIEW_NAME, JOIN_KEY, JOURNEY_FEATURES
 from features.definitions import OFFLINE_PATH, TIMESTAMP_FIELD
 from features.events import Event
 from features.journey import compute_features
+from features.state import EventLog
+from features.store import apply_definitions
 
 
 def feature_rows(events: Iterable[Event],
@@ -37,15 +39,14 @@ def feature_rows(events: Iterable[Event],
             records.append(row)
         if progress:
             progress(len(history))
+    return rows_frame(records)
+
+
+def rows_frame(records: list[dict[str, object]]) -> pd.DataFrame:
+    """Feature rows (event_timestamp in epoch seconds) as a typed frame in Feast's schema."""
     frame = pd.DataFrame.from_records(records, columns=[JOIN_KEY, TIMESTAMP_FIELD, *FEATURE_NAMES])
-    micros = (frame[TIMESTAMP_FIELD] * 1e6).round().astype("int64")
+    micros = (frame[TIMESTAMP_FIELD].astype("float64") * 1e6).round().astype("int64")
     frame[TIMESTAMP_FIELD] = pd.to_datetime(micros, unit="us", utc=True)
-    return _typed(frame)
-
-
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    from features.catalog import JOURNEY_FEATURES
-
     for spec in JOURNEY_FEATURES:
         frame[spec.name] = frame[spec.name].astype("int64" if spec.dtype == "int" else "float64")
     return frame
@@ -67,3 +68,13 @@ def materialize_latest(store: FeatureStore, frame: pd.DataFrame) -> None:
     end = max(datetime.now(UTC), frame[TIMESTAMP_FIELD].max().to_pydatetime()) + timedelta(
         seconds=1)
     store.materialize(start_date=start, end_date=end, feature_views=[FEATURE_VIEW_NAME])
+
+
+def rebuild(store: FeatureStore, log: EventLog,
+            progress: Callable[[int], None] | None = None) -> int:
+    """Recomputes the offline history from every logged event, applies, and materializes."""
+    frame = feature_rows(log.all_events(), progress)
+    write_history(store, frame)
+    apply_definitions(store)
+    materialize_latest(store, frame)
+    return len(frame)

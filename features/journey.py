@@ -6,6 +6,7 @@ Events after `as_of` are ignored, so out-of-order arrival cannot change a past r
 """
 
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
 from features.catalog import (
@@ -46,7 +47,7 @@ def compute_features(events: Iterable[Event], as_of: float) -> dict[str, Any]:
         "contacts_30d": sum(1 for e in contacts if e.occurred_at > d30),
         "repeat_same_intent_7d": len(intents) - len(set(intents)),
         "distinct_channels_7d": len(set(channels_7d)),
-        "channel_switches_7d": sum(1 for a, b in zip(channels_7d, channels_7d[1:]) if a != b),
+        "channel_switches_7d": sum(1 for a, b in pairwise(channels_7d) if a != b),
         "self_service_fail_7d": _failed_self_service(ordered, contacts, d7),
         "ivr_steps_last": _ivr_steps_last(ordered, contacts),
         "ivr_retries_7d": _ivr_retries(ordered, d7),

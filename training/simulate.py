@@ -44,11 +44,14 @@ class SimulationResult:
 class _Customer:
     """Event writer for one customer, numbering event ids."""
 
-    def __init__(self, customer_id: str) -> None:
+    def __init__(self, customer_id: str, end: float) -> None:
         self.customer_id = customer_id
+        self.end = end
         self.events: list[Event] = []
 
-    def emit(self, t: float, event_type: int, **details: object) -> Event:
+    def emit(self, t: float, event_type: int, **details: object) -> Event | None:
+        if t > self.end:
+            return None  # has not happened yet at the end of the simulation
         event = Event(event_id=f"{self.customer_id}-E{len(self.events) + 1:05d}",
                       customer_id=self.customer_id, occurred_at=round(t, 3), type=event_type,
                       **details)  # type: ignore[arg-type]
@@ -94,7 +97,7 @@ def simulate(n_customers: int, days: int, end: datetime, seed: int,
     start_ts = end_ts - days * DAY
     result = SimulationResult()
     for number in range(1, n_customers + 1):
-        customer = _Customer(f"C{number:06d}")
+        customer = _Customer(f"C{number:06d}", end_ts)
         _simulate_customer(customer, rng, start_ts, end_ts, result)
         result.events.extend(customer.events)
         if progress:
@@ -156,14 +159,13 @@ def _simulate_issue(customer: _Customer, rng: np.random.Generator, t: float, end
             break
         if attempt and rng.random() < 0.4:
             channel = int(rng.choice(ASSISTED_CHANNELS, p=CHANNEL_WEIGHTS))
-        transfers, served, t = _attempt(customer, rng, t, channel, intent)
-        if not served:
+        transfers, contact, t = _attempt(customer, rng, t, channel, intent)
+        if contact is None:
             t += rng.uniform(5 * 60, 2 * HOUR)
             continue
         resolved = rng.random() < FIRST_CONTACT_RESOLUTION[intent] - 0.12 * transfers - 0.05 * failures
         row = compute_features(customer.events, t)
         ces = _ces_answer(row, rng)
-        contact = customer.events[-1 - transfers]
         label: dict[str, object] = {
             "customer_id": customer.customer_id,
             "label_time": datetime.fromtimestamp(contact.occurred_at, UTC).isoformat(),
@@ -185,8 +187,8 @@ def _simulate_issue(customer: _Customer, rng: np.random.Generator, t: float, end
 
 
 def _attempt(customer: _Customer, rng: np.random.Generator, t: float, channel: int,
-             intent: str) -> tuple[int, bool, float]:
-    """One assisted-contact attempt; returns (transfers, served, time after it)."""
+             intent: str) -> tuple[int, Event | None, float]:
+    """One assisted-contact attempt; returns (transfers, the contact or None, time after it)."""
     contact_id = f"{customer.customer_id}-K{len(customer.events) + 1:05d}"
     if channel == 1:
         steps = 1 + int(rng.poisson(2.0))
@@ -202,22 +204,22 @@ def _attempt(customer: _Customer, rng: np.random.Generator, t: float, channel: i
     if channel in (1, 2) and rng.random() < wait / (wait + 420.0):
         customer.emit(t + wait, ET.EVENT_TYPE_ABANDON, channel=channel, wait_seconds=wait,
                       contact_id=contact_id)
-        return 0, False, t + wait
+        return 0, None, t + wait
     sentiment = float(np.clip(rng.normal(0.15 - wait / 900.0, 0.35), -1, 1))
-    customer.emit(t, ET.EVENT_TYPE_CONTACT, channel=channel, intent=intent, wait_seconds=wait,
-                  sentiment=round(sentiment, 3), contact_id=contact_id)
+    contact = customer.emit(t, ET.EVENT_TYPE_CONTACT, channel=channel, intent=intent,
+                            wait_seconds=wait, sentiment=round(sentiment, 3), contact_id=contact_id)
     if channel == 3:
         customer.emit(t, ET.EVENT_TYPE_EMAIL_RECEIVED, channel=3, intent=intent,
                       contact_id=contact_id)
         if rng.random() < 0.56:
             customer.emit(t + rng.uniform(2 * HOUR, 2 * DAY), ET.EVENT_TYPE_EMAIL_ANSWERED,
                           channel=3, contact_id=contact_id)
-        return 0, True, t + HOUR
+        return 0, contact, t + HOUR
     transfers = int(rng.poisson(0.6 if intent == "technical" else 0.3))
     for i in range(transfers):
         customer.emit(t + wait + 120.0 * (i + 1), ET.EVENT_TYPE_TRANSFER, channel=channel,
                       contact_id=contact_id)
-    return transfers, True, t + wait + 120.0 * (transfers + 1) + rng.uniform(120, 900)
+    return transfers, contact, t + wait + 120.0 * (transfers + 1) + rng.uniform(120, 900)
 
 
 def _complaint(customer: _Customer, rng: np.random.Generator, t: float, end: float) -> None:

@@ -1,0 +1,61 @@
+# Effort: `make run` builds the demo and serves; `make test` runs the tests. Both install what is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+EFFORT := $(VENV)/bin/effort
+DEMO := var/demo
+STAMP := $(VENV)/.installed
+
+.PHONY: run demo serve test lint typecheck proto proto-check bench redis-server clean help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with the pinned dependencies
+
+$(DEMO)/events.jsonl: | $(STAMP)
+	$(EFFORT) simulate --out $(DEMO)
+
+var/models/CURRENT: $(DEMO)/events.jsonl
+	$(EFFORT) train --events $(DEMO)/events.jsonl --labels $(DEMO)/labels.csv --synthetic --promote
+
+demo: $(STAMP) var/models/CURRENT  ## simulate SYNTHETIC journeys, load Feast, train and promote models
+
+run: demo  ## build the demo if needed, then serve on :50051 (gRPC) and :9464 (metrics)
+	$(EFFORT) serve
+
+serve: $(STAMP)  ## serve the promoted model without rebuilding anything
+	$(EFFORT) serve
+
+redis-server:  ## install redis-server from Debian's packages when it is missing
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server from Debian's packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+test: $(STAMP) redis-server proto-check  ## run all tests (starts its own redis-server and gRPC servers)
+	$(PY) -m pytest -q
+
+lint: $(STAMP) proto-check  ## ruff, and fail when generated protobuf code is stale
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)  ## mypy
+	$(VENV)/bin/mypy
+
+proto: $(STAMP)  ## regenerate service/api/v1 from proto/effort/v1
+	$(PY) proto/generate.py
+
+proto-check: $(STAMP)  ## fail when service/api/v1 differs from what `make proto` would write
+	@tmp=$$(mktemp -d) && $(PY) proto/generate.py --out $$tmp/v1 && \
+	  diff -r -x __pycache__ $$tmp/v1 service/api/v1 >/dev/null || \
+	  { echo "service/api/v1 is stale: run make proto"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
+
+clean:  ## remove demo data, models and the feature store's data (keeps .venv)
+	rm -rf var features/data

@@ -1,0 +1,209 @@
+"""The scoring hot path: features in, effort score, churn risk, tier and reasons out.
+
+Transport-free: the gRPC servicer adapts requests to `ScoreInput` and `ScoreResult` back.
+"""
+
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+import numpy as np
+
+from features.catalog import COMPLAINT_UNACKNOWLEDGED, FEATURES_BY_NAME, reason_description
+from features.events import customer_id_problem
+from service import metrics
+from service.errors import InvalidArgument
+from service.feature_reader import FeatureRow, FeatureStoreUnavailable
+from service.model_bundle import ModelBundle
+
+MIN_CONTRIBUTION = {"effort": 0.05, "churn": 0.05}  # CES points / log-odds
+
+
+class ScoreKind(Enum):
+    """Which score a reason drives."""
+
+    EFFORT = "effort"
+    CHURN = "churn"
+    ROUTING_RULE = "routing_rule"
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    """What a routing system tells us about an arriving contact."""
+
+    customer_id: str
+    contact_id: str = ""
+    channel: int = 0
+    intent: str = ""
+    queue_wait_seconds: float = 0.0
+    ivr_steps_so_far: int = 0
+    include_features: bool = False
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One driver of a score, readable by an agent."""
+
+    code: str
+    feature: str
+    description: str
+    contribution: float
+    kind: ScoreKind
+
+
+@dataclass
+class ScoreResult:
+    """Scores, tier and reasons for one customer."""
+
+    customer_id: str
+    contact_id: str
+    effort_score: float
+    churn_risk: float
+    senior: bool
+    model_version: str
+    churn_horizon_days: int
+    customer_known: bool
+    reasons: list[Reason] = field(default_factory=list)
+    degraded_reason: str = ""
+    feature_age_seconds: float | None = None
+    features: dict[str, float] = field(default_factory=dict)
+
+
+class FeatureReader(Protocol):
+    """Reads online features for many customers at once."""
+
+    def read(self, customer_ids: Sequence[str]) -> list[FeatureRow | None]:
+        """Rows in request order, None for unknown customers; raises FeatureStoreUnavailable."""
+        ...
+
+
+class Scorer:
+    """Scores contacts with the loaded model bundle; the bundle can be swapped while serving."""
+
+    def __init__(self, reader: FeatureReader, bundle: ModelBundle, max_reasons: int = 5) -> None:
+        self._reader = reader
+        self._bundle = bundle
+        self._max_reasons = max_reasons
+        self._swap_lock = threading.Lock()
+        metrics.MODEL_INFO.labels(version=bundle.version).set(1)
+
+    @property
+    def bundle(self) -> ModelBundle:
+        """The model bundle in use."""
+        return self._bundle
+
+    def swap(self, bundle: ModelBundle) -> None:
+        """Serves `bundle` from the next call on; calls in flight finish with the old one."""
+        with self._swap_lock:
+            metrics.MODEL_INFO.labels(version=self._bundle.version).set(0)
+            self._bundle = bundle
+            metrics.MODEL_INFO.labels(version=bundle.version).set(1)
+
+    def score_many(self, inputs: Sequence[ScoreInput], field_prefix: str = "") -> list[ScoreResult]:
+        """Scores each input; invalid input raises InvalidArgument naming the field."""
+        for i, item in enumerate(inputs):
+            problem = customer_id_problem(item.customer_id)
+            if problem:
+                where = f"{field_prefix}[{i}].customer_id" if field_prefix else "customer_id"
+                raise InvalidArgument(where, problem)
+        bundle = self._bundle  # one bundle for the whole call, even if a swap happens meanwhile
+        now = time.time()
+        try:
+            rows = self._reader.read([item.customer_id for item in inputs])
+            degraded_reason = ""
+        except FeatureStoreUnavailable as error:
+            rows, degraded_reason = [None] * len(inputs), f"feature store unavailable: {error}"
+            metrics.DEGRADED_TOTAL.labels(reason="feature_store_unavailable").inc(len(inputs))
+        known = [i for i, row in enumerate(rows) if row is not None]
+        results = [self._prior(item, bundle, degraded_reason) for item in inputs]
+        if known:
+            matrix = np.array([[_as_float(rows[i].values[name]) for name in bundle.feature_names]  # type: ignore[union-attr]
+                               for i in known], dtype=np.float64)
+            effort, churn = bundle.predict(matrix)
+            effort_contrib, churn_contrib = bundle.contributions(matrix)
+            for j, i in enumerate(known):
+                row = rows[i]
+                assert row is not None
+                results[i] = self._scored(inputs[i], bundle, row, matrix[j], float(effort[j]),
+                                          float(churn[j]), effort_contrib[j], churn_contrib[j], now)
+        for result in results:
+            self._observe(result)
+        return results
+
+    def _prior(self, item: ScoreInput, bundle: ModelBundle, degraded_reason: str) -> ScoreResult:
+        """Population priors from training, for customers with no readable features."""
+        return ScoreResult(
+            customer_id=item.customer_id, contact_id=item.contact_id,
+            effort_score=bundle.prior_effort_score, churn_risk=bundle.prior_churn_risk,
+            senior=False, model_version=bundle.version,
+            churn_horizon_days=bundle.churn_horizon_days, customer_known=False,
+            degraded_reason=degraded_reason)
+
+    def _scored(self, item: ScoreInput, bundle: ModelBundle, row: FeatureRow, vector: np.ndarray,
+                effort: float, churn: float, effort_contrib: np.ndarray,
+                churn_contrib: np.ndarray, now: float) -> ScoreResult:
+        rule_fired = row.values.get("complaint_state") == COMPLAINT_UNACKNOWLEDGED
+        senior = (effort >= bundle.thresholds.effort_score
+                  or churn >= bundle.thresholds.churn_risk or rule_fired)
+        reasons = _reasons(bundle.feature_names, vector, effort_contrib, churn_contrib,
+                           self._max_reasons, rule_fired, require_one=senior)
+        result = ScoreResult(
+            customer_id=item.customer_id, contact_id=item.contact_id, effort_score=effort,
+            churn_risk=churn, senior=senior, model_version=bundle.version,
+            churn_horizon_days=bundle.churn_horizon_days, customer_known=True, reasons=reasons,
+            feature_age_seconds=max(0.0, now - row.computed_at))
+        if item.include_features:
+            result.features = {name: float(value) for name, value in zip(
+                bundle.feature_names, vector, strict=True) if not math.isnan(value)}
+        return result
+
+    @staticmethod
+    def _observe(result: ScoreResult) -> None:
+        metrics.EFFORT_SCORE.observe(result.effort_score)
+        metrics.CHURN_RISK.observe(result.churn_risk)
+        metrics.TIER_TOTAL.labels(tier="senior" if result.senior else "standard").inc()
+        if not result.customer_known and not result.degraded_reason:
+            metrics.UNKNOWN_CUSTOMER_TOTAL.inc()
+        if result.feature_age_seconds is not None:
+            metrics.FEATURE_AGE.observe(result.feature_age_seconds)
+
+
+def _as_float(value: object) -> float:
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _reasons(names: Sequence[str], vector: np.ndarray, effort_contrib: np.ndarray,
+             churn_contrib: np.ndarray, limit: int, rule_fired: bool,
+             require_one: bool) -> list[Reason]:
+    """Strongest positive drivers of either score, one reason per feature, rule first."""
+    candidates: list[tuple[float, Reason]] = []
+    for kind, contrib in ((ScoreKind.EFFORT, effort_contrib), (ScoreKind.CHURN, churn_contrib)):
+        for k, name in enumerate(names):
+            value = float(vector[k])
+            if contrib[k] <= 0 or math.isnan(value):
+                continue
+            spec = FEATURES_BY_NAME[name]
+            reason = Reason(spec.reason_code, name, reason_description(spec, value),
+                            float(contrib[k]), kind)
+            # Scale-free ranking: each contribution relative to its model's reporting floor.
+            candidates.append((float(contrib[k]) / MIN_CONTRIBUTION[kind.value], reason))
+    candidates.sort(key=lambda pair: -pair[0])
+    reasons: list[Reason] = []
+    if rule_fired:
+        reasons.append(Reason("UNACKNOWLEDGED_COMPLAINT", "complaint_state",
+                              "complaint not acknowledged: routing rule sends the contact senior",
+                              0.0, ScoreKind.ROUTING_RULE))
+    seen = {r.feature for r in reasons}
+    for strength, reason in candidates:
+        if len(reasons) >= limit:
+            break
+        if reason.feature in seen or (strength < 1.0 and (reasons or not require_one)):
+            continue
+        seen.add(reason.feature)
+        reasons.append(reason)
+    return reasons
+

@@ -1,0 +1,106 @@
+"""Builds and runs the gRPC server: servicers, health, reflection, metrics, graceful shutdown."""
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+from py_grpc_prometheus.prometheus_server_interceptor import PromServerInterceptor
+
+from features.catalog import FEATURE_NAMES
+from features.recorder import JourneyRecorder
+from features.state import EventLog, open_event_log
+from features.store import open_store
+from service.api.v1 import (
+    journey_service_pb2,
+    journey_service_pb2_grpc,
+    scoring_service_pb2,
+    scoring_service_pb2_grpc,
+)
+from service.errors import ErrorMappingInterceptor
+from service.feature_reader import FeastFeatureReader
+from service.model_bundle import current_folder, load_bundle
+from service.scoring import Scorer
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+SERVICE_NAMES = (
+    scoring_service_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name,
+    journey_service_pb2.DESCRIPTOR.services_by_name["JourneyService"].full_name,
+)
+GRACE_SECONDS = 10.0
+
+
+@dataclass
+class RunningServer:
+    """A started server with what is needed to stop it cleanly."""
+
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    scorer: Scorer
+    event_log: EventLog
+
+    def stop(self, grace: float = GRACE_SECONDS) -> None:
+        """Health NOT_SERVING first, then drain in-flight calls within `grace` seconds."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        close = getattr(self.event_log, "close", None)
+        if close:
+            close()
+
+
+def create_server(settings: Settings) -> RunningServer:
+    """Loads store and models and starts the gRPC server; port 0 picks a free port."""
+    store = open_store(settings.feature_repo, settings.online_store, settings.redis_address)
+    # Feast's SQLite store shares one connection across threads; Redis clients are thread-safe.
+    store_lock: AbstractContextManager[object] = (
+        threading.Lock() if settings.online_store == "sqlite" else nullcontext())
+    bundle = load_bundle(current_folder(settings.models_dir), FEATURE_NAMES)
+    scorer = Scorer(FeastFeatureReader(store, store_lock), bundle, settings.max_reasons)
+    event_log = open_event_log(settings.online_store, settings.feature_repo, settings.redis_address)
+    recorder = JourneyRecorder(store, event_log, store_lock)
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_threads),
+        interceptors=[PromServerInterceptor(enable_handling_time_histogram=True),
+                      ErrorMappingInterceptor()],
+    )
+    from service.servicers import JourneyServicer, ScoringServicer
+
+    scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(
+        ScoringServicer(scorer, settings.max_batch), server)
+    journey_service_pb2_grpc.add_JourneyServiceServicer_to_server(JourneyServicer(recorder), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    if port == 0:
+        raise OSError(f"cannot bind gRPC port {settings.grpc_host}:{settings.grpc_port}")
+    server.start()
+    for name in (*SERVICE_NAMES, ""):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving model %s on port %d", bundle.version, port)
+    return RunningServer(server, port, health_servicer, scorer, event_log)
+
+
+def serve(settings: Settings) -> None:
+    """Runs until SIGINT/SIGTERM, then shuts down gracefully."""
+    start_http_server(settings.metrics_port)
+    running = create_server(settings)
+    print(f"Effort serving model {running.scorer.bundle.version}: gRPC on port {running.port}, "
+          f"metrics on http://localhost:{settings.metrics_port}/metrics "
+          f"({settings.online_store} online store)", flush=True)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    print("Shutting down: draining calls", flush=True)
+    running.stop()

@@ -1,0 +1,26 @@
+"""All configuration, read from EFFORT_* environment variables (pydantic-settings)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from features.store import FEATURE_REPO
+
+
+class Settings(BaseSettings):
+    """Effort's settings; each field is EFFORT_<NAME> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="EFFORT_", env_file=".env", extra="ignore")
+
+    grpc_host: str = Field("0.0.0.0", description="address the gRPC server binds")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port")
+    grpc_threads: int = Field(8, ge=1, le=256, description="gRPC handler threads")
+    feature_repo: Path = Field(FEATURE_REPO, description="Feast repo path; data/ beneath it")
+    online_store: Literal["sqlite", "redis"] = Field("sqlite", description="online store kind")
+    redis_address: str = Field("localhost:6379", description="Redis host:port when online_store=redis")
+    models_dir: Path = Field(Path("var/models"), description="folder of versioned model folders")
+    max_batch: int = Field(10_000, ge=1, description="most customers per ScoreBatch call")
+    max_reasons: int = Field(5, ge=1, le=20, description="most reasons per score")
