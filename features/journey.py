@@ -26,6 +26,17 @@ VOICE = 1
 RETAINED_SPAN = 31 * DAY
 
 
+# Features that grow with time since they were computed, and their unit in seconds.
+AGING_FEATURES = {"hours_since_last_contact": HOUR, "complaint_age_days": DAY, "tenure_days": DAY}
+
+
+def aged(values: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """A stored row advanced `seconds` later: the elapsed-time features grow, the rest stay."""
+    return {name: value + seconds / AGING_FEATURES[name]
+            if value is not None and name in AGING_FEATURES else value
+            for name, value in values.items()}
+
+
 def compute_features(events: Iterable[Event], as_of: float) -> dict[str, Any]:
     """The feature row for events known at `as_of` (epoch seconds); None marks missing values."""
     ordered = sorted((e for e in events if e.occurred_at <= as_of),

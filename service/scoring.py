@@ -15,6 +15,7 @@ import numpy as np
 
 from features.catalog import COMPLAINT_UNACKNOWLEDGED, FEATURES_BY_NAME, reason_description
 from features.events import customer_id_problem
+from features.journey import aged
 from service import metrics
 from service.errors import InvalidArgument
 from service.feature_reader import FeatureRow, FeatureStoreUnavailable
@@ -121,7 +122,7 @@ class Scorer:
         known = [i for i, row in enumerate(rows) if row is not None]
         results = [self._prior(item, bundle, degraded_reason) for item in inputs]
         if known:
-            matrix = np.array([[_as_float(rows[i].values[name]) for name in bundle.feature_names]  # type: ignore[union-attr]
+            matrix = np.array([_vector(rows[i], bundle.feature_names, now)  # type: ignore[arg-type]
                                for i in known], dtype=np.float64)
             effort, churn = bundle.predict(matrix)
             effort_contrib, churn_contrib = bundle.contributions(matrix)
@@ -172,8 +173,10 @@ class Scorer:
             metrics.FEATURE_AGE.observe(result.feature_age_seconds)
 
 
-def _as_float(value: object) -> float:
-    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+def _vector(row: FeatureRow, names: Sequence[str], now: float) -> list[float]:
+    """The model input: stored values advanced to now, None as NaN (LightGBM's missing)."""
+    values = aged(row.values, max(0.0, now - row.computed_at))
+    return [math.nan if values[name] is None else float(values[name]) for name in names]
 
 
 def _reasons(names: Sequence[str], vector: np.ndarray, effort_contrib: np.ndarray,

@@ -1,5 +1,6 @@
 """Builds and runs the gRPC server: servicers, health, reflection, metrics, graceful shutdown."""
 
+import functools
 import logging
 import signal
 import threading
@@ -56,6 +57,12 @@ class RunningServer:
             close()
 
 
+@functools.cache
+def grpc_metrics_interceptor() -> PromServerInterceptor:
+    """One per process: the interceptor registers the grpc_server_* metrics when created."""
+    return PromServerInterceptor(enable_handling_time_histogram=True)
+
+
 def create_server(settings: Settings) -> RunningServer:
     """Loads store and models and starts the gRPC server; port 0 picks a free port."""
     store = open_store(settings.feature_repo, settings.online_store, settings.redis_address)
@@ -69,8 +76,7 @@ def create_server(settings: Settings) -> RunningServer:
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_threads),
-        interceptors=[PromServerInterceptor(enable_handling_time_histogram=True),
-                      ErrorMappingInterceptor()],
+        interceptors=[grpc_metrics_interceptor(), ErrorMappingInterceptor()],
     )
     from service.servicers import JourneyServicer, ScoringServicer
 

@@ -1,0 +1,110 @@
+"""Shared fixtures: a real redis-server, a small SYNTHETIC demo world, and running gRPC servers."""
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from features.backfill import rebuild
+from features.state import open_event_log
+from features.store import open_store
+from service.model_bundle import promote
+from service.server import RunningServer, create_server
+from service.settings import Settings
+from training.dataset import read_labels, training_frame
+from training.simulate import simulate, write_files
+from training.train import train_models
+
+SIM_END = datetime(2026, 11, 1, tzinfo=UTC)
+SIM_CUSTOMERS = 1200
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port, stopped after the session."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run `make test`, which installs it")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    """Files of a small simulated world and a model trained on it."""
+
+    events: Path
+    labels: Path
+    models_dir: Path
+    version: str
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
+    """SYNTHETIC events and labels for 1,200 customers, loaded into SQLite and trained on."""
+    root = tmp_path_factory.mktemp("world")
+    result = simulate(SIM_CUSTOMERS, 180, SIM_END, seed=11)
+    events, labels = write_files(result, root / "demo")
+    repo = root / "repo"
+    store = open_store(repo)
+    log = open_event_log("sqlite", repo, "")
+    log.add(result.events)
+    rebuild(store, log)
+    frame = training_frame(store, read_labels(labels))
+    trained = train_models(frame, root / "models", synthetic=True)
+    promote(root / "models", trained.version)
+    return DemoWorld(events, labels, root / "models", trained.version)
+
+
+def _loaded_settings(world: DemoWorld, repo: Path, online_store: str, redis_address: str) -> Settings:
+    store = open_store(repo, online_store, redis_address)  # type: ignore[arg-type]
+    log = open_event_log(online_store, repo, redis_address)
+    from features.event_files import read_events
+
+    log.add([e for e in read_events(world.events, now=float("inf"))])  # type: ignore[misc]
+    rebuild(store, log)
+    return Settings(grpc_host="127.0.0.1", grpc_port=0, feature_repo=repo,
+                    online_store=online_store, redis_address=redis_address,  # type: ignore[arg-type]
+                    models_dir=world.models_dir)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "redis"])
+def server(request: pytest.FixtureRequest, demo_world: DemoWorld,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A real gRPC server on a free port over a loaded SQLite or Redis online store."""
+    address = request.getfixturevalue("redis_address") if request.param == "redis" else ""
+    repo = tmp_path_factory.mktemp(f"repo-{request.param}")
+    running = create_server(_loaded_settings(demo_world, repo, request.param, address))
+    yield running
+    running.stop(grace=1.0)

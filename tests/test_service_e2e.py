@@ -1,0 +1,150 @@
+"""End to end over loopback gRPC: a real server on a real Feast store (SQLite and Redis)."""
+
+import statistics
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+from prometheus_client import start_http_server
+
+from service.api.v1 import journey_service_pb2 as jpb
+from service.api.v1 import journey_service_pb2_grpc as jgrpc
+from service.api.v1 import scoring_service_pb2 as spb
+from service.api.v1 import scoring_service_pb2_grpc as sgrpc
+from service.server import RunningServer
+from tests.conftest import free_port
+
+CUSTOMERS = [f"C{n:06d}" for n in range(1, 201)]
+
+
+@pytest.fixture
+def channel(server: RunningServer):  # type: ignore[no-untyped-def]
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        yield ch
+
+
+def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None and len(status.details) == 1
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info
+
+
+def test_scores_demo_customers_with_both_tiers_and_reasons(channel: grpc.Channel) -> None:
+    stub = sgrpc.ScoringServiceStub(channel)
+    responses = [stub.Score(spb.ScoreRequest(customer_id=c), timeout=10) for c in CUSTOMERS]
+    assert all(0.0 <= r.effort_score <= 100.0 for r in responses)
+    assert all(0.0 <= r.churn_risk <= 1.0 for r in responses)
+    tiers = {r.tier for r in responses}
+    assert tiers == {spb.TIER_STANDARD, spb.TIER_SENIOR}
+    seniors = [r for r in responses if r.tier == spb.TIER_SENIOR]
+    assert all(r.reasons and all(x.description and x.code for x in r.reasons) for r in seniors)
+    assert statistics.pstdev(r.effort_score for r in responses) > 1.0
+    assert statistics.pstdev(r.churn_risk for r in responses) > 0.01
+    assert all(r.model_version and not r.degraded for r in responses)
+    assert sum(r.customer_known for r in responses) > 150
+
+
+def test_include_features_returns_named_values_and_age(channel: grpc.Channel) -> None:
+    stub = sgrpc.ScoringServiceStub(channel)
+    known = next(r for r in (stub.Score(spb.ScoreRequest(customer_id=c, include_features=True))
+                             for c in CUSTOMERS) if r.customer_known and "contacts_7d" in r.features)
+    assert {"contacts_7d", "contacts_30d", "complaint_state", "customer_value"} <= set(known.features)
+    assert known.feature_age.ToTimedelta() > timedelta(0)
+    without = stub.Score(spb.ScoreRequest(customer_id=known.customer_id))
+    assert not without.features
+
+
+def test_unknown_customer_gets_prior_based_answer(channel: grpc.Channel) -> None:
+    response = sgrpc.ScoringServiceStub(channel).Score(spb.ScoreRequest(customer_id="NOBODY42"))
+    assert not response.customer_known and not response.degraded
+    assert 0.0 < response.churn_risk < 1.0 and response.tier == spb.TIER_STANDARD
+
+
+@pytest.mark.parametrize("customer_id", ["", "C 1", "x" * 65, "-leading-dash"])
+def test_malformed_customer_id_is_invalid_argument_with_error_info(
+        channel: grpc.Channel, customer_id: str) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        sgrpc.ScoringServiceStub(channel).Score(spb.ScoreRequest(customer_id=customer_id))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    info = _error_info(caught.value)
+    assert info.metadata["field"] == "customer_id" and info.domain == "effort.v1"
+
+
+def test_score_batch_scores_many_and_names_the_bad_entry(channel: grpc.Channel) -> None:
+    stub = sgrpc.ScoringServiceStub(channel)
+    batch = stub.ScoreBatch(spb.ScoreBatchRequest(
+        requests=[spb.ScoreRequest(customer_id=c) for c in CUSTOMERS]), timeout=30)
+    assert [r.customer_id for r in batch.responses] == CUSTOMERS
+    single = stub.Score(spb.ScoreRequest(customer_id=CUSTOMERS[7]))
+    assert batch.responses[7].churn_risk == pytest.approx(single.churn_risk)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ScoreBatch(spb.ScoreBatchRequest(requests=[
+            spb.ScoreRequest(customer_id="C000001"), spb.ScoreRequest(customer_id="")]))
+    assert _error_info(caught.value).metadata["field"] == "requests[1].customer_id"
+
+
+def _event(customer: str, event_id: str, when: datetime, event_type: int,
+           channel: int = 0) -> jpb.JourneyEvent:
+    event = jpb.JourneyEvent(event_id=event_id, customer_id=customer, type=event_type,  # type: ignore[arg-type]
+                             channel=channel)  # type: ignore[arg-type]
+    event.occurred_at.FromDatetime(when)
+    return event
+
+
+def test_record_events_then_score_sees_them(channel: grpc.Channel) -> None:
+    customer = f"N{uuid.uuid4().hex[:10]}"
+    now = datetime.now(UTC)
+    events = [
+        _event(customer, f"{customer}-1", now - timedelta(hours=30), jpb.EVENT_TYPE_CONTACT, 1),
+        _event(customer, f"{customer}-2", now - timedelta(hours=2), jpb.EVENT_TYPE_CONTACT, 2),
+        _event(customer, f"{customer}-3", now - timedelta(hours=2), jpb.EVENT_TYPE_TRANSFER, 2),
+        _event(customer, f"{customer}-4", now - timedelta(days=8), jpb.EVENT_TYPE_CONTACT, 3),
+    ]
+    bad_type = _event(customer, f"{customer}-5", now, 0)
+    future = _event(customer, f"{customer}-6", now + timedelta(days=1), jpb.EVENT_TYPE_CONTACT)
+    journey = jgrpc.JourneyServiceStub(channel)
+    first = journey.RecordEvents(jpb.RecordEventsRequest(events=[*events, bad_type, future]))
+    assert (first.accepted, first.duplicates, first.rejected) == (4, 0, 2)
+    assert [(r.index, r.field) for r in first.rejected_events] == [(4, "type"), (5, "occurred_at")]
+    again = journey.RecordEvents(jpb.RecordEventsRequest(events=events[:2]))
+    assert (again.accepted, again.duplicates) == (0, 2)
+
+    scored = sgrpc.ScoringServiceStub(channel).Score(
+        spb.ScoreRequest(customer_id=customer, include_features=True))
+    assert scored.customer_known
+    features = scored.features
+    assert (features["contacts_7d"], features["contacts_30d"], features["contacts_24h"]) == (2, 3, 1)
+    assert (features["distinct_channels_7d"], features["transfers_7d"]) == (2, 1)
+
+
+def test_health_is_serving(channel: grpc.Channel) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "effort.v1.ScoringService", "effort.v1.JourneyService"):
+        answer = stub.Check(health_pb2.HealthCheckRequest(service=service))
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_metrics_page_shows_grpc_and_effort_metrics(channel: grpc.Channel) -> None:
+    sgrpc.ScoringServiceStub(channel).Score(spb.ScoreRequest(customer_id="C000003"))
+    with pytest.raises(grpc.RpcError):
+        sgrpc.ScoringServiceStub(channel).Score(spb.ScoreRequest(customer_id=""))
+    port = free_port()
+    http_server, thread = start_http_server(port, addr="127.0.0.1")
+    try:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        http_server.shutdown()
+        thread.join()
+    assert 'grpc_server_handled_total{grpc_code="OK",grpc_method="Score"' in page
+    assert 'grpc_code="INVALID_ARGUMENT",grpc_method="Score"' in page
+    assert "grpc_server_handling_seconds_bucket" in page
+    for name in ("effort_effort_score_bucket", "effort_churn_risk_bucket", "effort_tier_total",
+                 "effort_feature_age_seconds_bucket", "effort_model_info"):
+        assert name in page
