@@ -7,7 +7,7 @@ EFFORT := $(VENV)/bin/effort
 DEMO := var/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo serve test lint typecheck proto proto-check bench redis-server clean help
+.PHONY: install run demo serve test lint typecheck proto proto-check redis-server clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'

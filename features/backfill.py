@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 from feast import FeatureStore
 
-from features.catalog import FEATURE_NAMES, FEATURE_VIEW_NAME, JOIN_KEY, JOURNEY_FEATURES
-from features.definitions import OFFLINE_PATH, TIMESTAMP_FIELD
+from features.catalog import FEATURE_VIEW_NAME, JOIN_KEY
+from features.definitions import TIMESTAMP_FIELD
 from features.events import Event
 from features.journey import compute_features
+from features.rows import history_path, rows_frame
 from features.state import EventLog
 from features.store import apply_definitions
 
@@ -42,19 +43,9 @@ def feature_rows(events: Iterable[Event],
     return rows_frame(records)
 
 
-def rows_frame(records: list[dict[str, object]]) -> pd.DataFrame:
-    """Feature rows (event_timestamp in epoch seconds) as a typed frame in Feast's schema."""
-    frame = pd.DataFrame.from_records(records, columns=[JOIN_KEY, TIMESTAMP_FIELD, *FEATURE_NAMES])
-    micros = (frame[TIMESTAMP_FIELD].astype("float64") * 1e6).round().astype("int64")
-    frame[TIMESTAMP_FIELD] = pd.to_datetime(micros, unit="us", utc=True)
-    for spec in JOURNEY_FEATURES:
-        frame[spec.name] = frame[spec.name].astype("int64" if spec.dtype == "int" else "float64")
-    return frame
-
-
 def write_history(store: FeatureStore, frame: pd.DataFrame) -> Path:
     """Replaces the offline Parquet history with `frame`, sorted by time."""
-    path = Path(store.repo_path) / OFFLINE_PATH
+    path = history_path(Path(store.repo_path))
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.sort_values([TIMESTAMP_FIELD, JOIN_KEY]).to_parquet(path, index=False)
     return path

@@ -1,12 +1,14 @@
 """Journey events: the in-memory form, conversion from proto/JSON, and validation."""
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from service.api.v1 import journey_service_pb2 as journey_pb
 
@@ -54,18 +56,28 @@ class Event:
             channel=self.channel, intent=self.intent, ivr_menu=self.ivr_menu,  # type: ignore[arg-type]
             contact_id=self.contact_id,
         )
-        message.occurred_at.FromNanoseconds(round(self.occurred_at * 1e9))
+        _set_time(message.occurred_at, self.occurred_at)
         for name in ("wait_seconds", "sentiment", "resolved", "ces", "customer_value"):
             value = getattr(self, name)
             if value is not None:
                 setattr(message, name, value)
         if self.customer_since is not None:
-            message.customer_since.FromNanoseconds(round(self.customer_since * 1e9))
+            _set_time(message.customer_since, self.customer_since)
         return message
 
     def to_json(self) -> str:
         """One JSON Lines record in the proto3 JSON mapping."""
         return json_format.MessageToJson(self.to_proto(), indent=None)
+
+
+def _epoch(stamp: Timestamp) -> float:
+    # seconds + nanos keeps sub-second values exact where ToNanoseconds() / 1e9 would not.
+    return stamp.seconds + stamp.nanos / 1e9
+
+
+def _set_time(stamp: Timestamp, epoch: float) -> None:
+    seconds = math.floor(epoch)
+    stamp.seconds, stamp.nanos = seconds, min(999_999_999, round((epoch - seconds) * 1e9))
 
 
 def customer_id_problem(customer_id: str) -> str | None:
@@ -95,7 +107,7 @@ def from_proto(message: journey_pb.JourneyEvent, now: float | None = None) -> Ev
         raise InvalidEvent("type", f"unknown or unspecified event type {message.type}")
     if not message.HasField("occurred_at"):
         raise InvalidEvent("occurred_at", "occurred_at is required")
-    occurred_at = message.occurred_at.ToNanoseconds() / 1e9
+    occurred_at = _epoch(message.occurred_at)
     if occurred_at < EARLIEST_EPOCH:
         raise InvalidEvent("occurred_at", "occurred_at is before 2000-01-01")
     if occurred_at > now + MAX_FUTURE_SECONDS:
@@ -114,8 +126,7 @@ def from_proto(message: journey_pb.JourneyEvent, now: float | None = None) -> Ev
     value = _optional(message, "customer_value")
     if value is not None and not value >= 0.0:
         raise InvalidEvent("customer_value", "customer_value must not be negative")
-    since = (message.customer_since.ToNanoseconds() / 1e9
-             if message.HasField("customer_since") else None)
+    since = _epoch(message.customer_since) if message.HasField("customer_since") else None
     return Event(
         event_id=message.event_id, customer_id=message.customer_id, occurred_at=occurred_at,
         type=message.type, channel=message.channel, intent=message.intent,

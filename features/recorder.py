@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from feast import FeatureStore
 from feast.data_source import PushMode
 
-from features.backfill import rows_frame
 from features.catalog import JOIN_KEY, PUSH_SOURCE_NAME
 from features.definitions import TIMESTAMP_FIELD
 from features.events import Event, InvalidEvent, from_proto
 from features.journey import compute_features
+from features.rows import rows_frame
 from features.state import EventLog
 from service.api.v1 import journey_service_pb2 as journey_pb
 

@@ -7,9 +7,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:  # heavy imports load only in the subcommand that needs them
+    from feast import FeatureStore
+
+    from features.state import EventLog
+    from service.settings import Settings
 
 DEFAULT_DEMO_DIR = Path("var/demo")
 
@@ -30,7 +36,7 @@ def _progress(total: int | None, what: str) -> Iterator[Callable[[int], None]]:
         yield bar.update
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> "Settings":
     from service.settings import Settings
 
     return Settings()
@@ -53,7 +59,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     print(f"events: {events_path}\nlabels: {labels_path}")
 
 
-def _open(settings):  # type: ignore[no-untyped-def]
+def _open(settings: "Settings") -> tuple["FeatureStore", "EventLog"]:
     from features.state import open_event_log
     from features.store import open_store
 
@@ -79,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         for chunk in chunked(read_events(args.events), 5000):
             rejected += sum(1 for item in chunk if isinstance(item, InvalidEvent))
             events = [item for item in chunk if not isinstance(item, InvalidEvent)]
-            added += sum(log.add(events))  # type: ignore[arg-type]
+            added += sum(log.add(events))
             tick(len(chunk))
     print(f"events: {added:,} new, {rejected:,} rejected", file=sys.stderr)
     with _progress(None, "computing features of events") as tick:
@@ -151,7 +157,7 @@ def cmd_score(args: argparse.Namespace) -> None:
                                                   include_features=args.features),
                                   timeout=args.timeout)
         except grpc.RpcError as error:
-            raise CliError(f"{error.code().name}: {error.details()}") from None  # type: ignore[attr-defined]
+            raise CliError(f"{error.code().name}: {error.details()}") from None
     print(json_format.MessageToJson(response, indent=2))
 
 
@@ -230,7 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get("EFFORT_DEBUG"):
             raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if isinstance(error, OSError) and error.strerror:
+            message = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+        else:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"effort {args.command}: {message}", file=sys.stderr)
         return 1
     return 0

@@ -57,7 +57,8 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
                 context.abort_with_status(rpc_status.to_status(_status(
                     code_pb2.UNAVAILABLE, str(error), "UNAVAILABLE", {})))
             except Exception as error:
-                if isinstance(error, grpc.RpcError) or context.code() is not None:
+                already_aborted = context.code() is not None  # type: ignore[attr-defined]
+                if isinstance(error, grpc.RpcError) or already_aborted:
                     raise  # already carries a status (context.abort)
                 log.exception("internal error in %s", handler_call_details.method)
                 context.abort_with_status(rpc_status.to_status(_status(

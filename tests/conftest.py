@@ -95,7 +95,7 @@ def _loaded_settings(world: DemoWorld, repo: Path, online_store: str, redis_addr
     log.add([e for e in read_events(world.events, now=float("inf"))])  # type: ignore[misc]
     rebuild(store, log)
     return Settings(grpc_host="127.0.0.1", grpc_port=0, feature_repo=repo,
-                    online_store=online_store, redis_address=redis_address,  # type: ignore[arg-type]
+                    online_store=online_store, redis_address=redis_address,
                     models_dir=world.models_dir)
 
 

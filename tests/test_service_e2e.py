@@ -3,6 +3,7 @@
 import statistics
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -23,7 +24,7 @@ CUSTOMERS = [f"C{n:06d}" for n in range(1, 201)]
 
 
 @pytest.fixture
-def channel(server: RunningServer):  # type: ignore[no-untyped-def]
+def channel(server: RunningServer) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
         yield ch
 
@@ -72,7 +73,7 @@ def test_malformed_customer_id_is_invalid_argument_with_error_info(
         channel: grpc.Channel, customer_id: str) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         sgrpc.ScoringServiceStub(channel).Score(spb.ScoreRequest(customer_id=customer_id))
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     info = _error_info(caught.value)
     assert info.metadata["field"] == "customer_id" and info.domain == "effort.v1"
 

@@ -26,7 +26,7 @@ def read_labels(path: Path) -> pd.DataFrame:
     if missing:
         raise LabelSchemaError(f"labels file {path} lacks column '{missing[0]}' "
                                f"(expected {', '.join(LABEL_COLUMNS)})")
-    labels = pd.DataFrame({JOIN_KEY: raw["customer_id"].astype(str)})
+    labels = pd.DataFrame({JOIN_KEY: raw["customer_id"].astype("string")})
     try:
         labels["event_timestamp"] = pd.to_datetime(raw["label_time"], utc=True, format="ISO8601")
     except (ValueError, TypeError) as error:

@@ -99,7 +99,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     effort_model = _fit("regression", x_all[tr_e], ces[tr_e], x_all[va_e], ces[va_e], seed)
     churn_model = _fit("binary", x_all[tr_c], churned[tr_c], x_all[va_c], churned[va_c], seed)
 
-    effort_val = ces_to_effort_score(effort_model.predict(x_all[is_val]))
+    effort_val = ces_to_effort_score(np.asarray(effort_model.predict(x_all[is_val])))
     churn_val = np.asarray(churn_model.predict(x_all[is_val]))
     rule_val = rule_senior(frame[is_val])
     t_effort, t_churn = fit_thresholds(effort_val, churn_val, rule_val, senior_share)

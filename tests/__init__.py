@@ -1,0 +1,1 @@
+"""Effort test suite."""
