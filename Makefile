@@ -7,7 +7,7 @@ EFFORT := $(VENV)/bin/effort
 DEMO := var/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo serve test lint typecheck proto proto-check redis-server clean help
+.PHONY: install run demo serve test lint typecheck proto proto-check redis-server bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,3 +59,6 @@ proto-check: $(STAMP)  ## fail when service/api/v1 differs from what `make proto
 
 clean:  ## remove demo data, models and the feature store's data (keeps .venv)
 	rm -rf var features/data
+
+bench: demo  ## measure start-up, Score latency/throughput and ScoreBatch on the demo (see BENCHMARKS.md)
+	$(PY) bench/score_bench.py

@@ -13,12 +13,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from prometheus_client import start_http_server
 
+from features.store import apply_definitions, open_store
 from service.api.v1 import journey_service_pb2 as jpb
 from service.api.v1 import journey_service_pb2_grpc as jgrpc
 from service.api.v1 import scoring_service_pb2 as spb
 from service.api.v1 import scoring_service_pb2_grpc as sgrpc
-from service.server import RunningServer
-from tests.conftest import free_port
+from service.server import RunningServer, create_server
+from service.settings import Settings
+from tests.conftest import DemoWorld, free_port
 
 CUSTOMERS = [f"C{n:06d}" for n in range(1, 201)]
 
@@ -149,3 +151,23 @@ def test_metrics_page_shows_grpc_and_effort_metrics(channel: grpc.Channel) -> No
     for name in ("effort_effort_score_bucket", "effort_churn_risk_bucket", "effort_tier_total",
                  "effort_feature_age_seconds_bucket", "effort_model_info"):
         assert name in page
+
+
+def test_store_down_gives_degraded_prior_answer(demo_world: DemoWorld,
+                                                tmp_path_factory: pytest.TempPathFactory) -> None:
+    repo = tmp_path_factory.mktemp("repo-down")
+    apply_definitions(open_store(repo, "redis", f"127.0.0.1:{free_port()}"))  # nobody listens there
+    settings = Settings(grpc_host="127.0.0.1", grpc_port=0, feature_repo=repo,
+                        online_store="redis", redis_address=f"127.0.0.1:{free_port()}",
+                        models_dir=demo_world.models_dir)
+    running = create_server(settings)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            response = sgrpc.ScoringServiceStub(ch).Score(
+                spb.ScoreRequest(customer_id="C000001"), timeout=10)
+            health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
+    finally:
+        running.stop(grace=1.0)
+    assert response.degraded and "feature store unavailable" in response.degraded_reason
+    assert 0.0 < response.churn_risk < 1.0 and response.model_version == demo_world.version
+    assert health.status == health_pb2.HealthCheckResponse.SERVING

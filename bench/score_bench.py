@@ -1,0 +1,127 @@
+"""Measures the running service on the demo data: start-up, Score latency and throughput, ScoreBatch.
+
+Starts `effort serve` itself on free ports. Same-run baselines (constant grpc.aio floor, the
+straightforward service of DESIGN.md section 7) are not built yet; see BENCHMARKS.md.
+"""
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.api.v1 import scoring_service_pb2 as pb
+from service.api.v1 import scoring_service_pb2_grpc as pb_grpc
+
+CUSTOMERS = [f"C{n:06d}" for n in range(1, 10_001)]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def import_feast_seconds() -> float:
+    """Wall time of a bare `import feast` in a fresh interpreter."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import feast"], check=True)
+    return time.perf_counter() - started
+
+
+def start_server(port: int, metrics_port: int) -> tuple[subprocess.Popen[bytes], float]:
+    """Starts `effort serve` and returns it with the seconds until health says SERVING."""
+    env = {**os.environ, "EFFORT_GRPC_PORT": str(port), "EFFORT_METRICS_PORT": str(metrics_port),
+           "EFFORT_GRPC_HOST": "127.0.0.1"}
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    return process, time.perf_counter() - started
+            except grpc.RpcError:
+                pass
+            if process.poll() is not None:
+                raise SystemExit("effort serve exited; run `make demo` first")
+            time.sleep(0.05)
+
+
+def sequential_latency(stub: pb_grpc.ScoringServiceStub, calls: int) -> list[float]:
+    """Milliseconds per Score call, one call at a time."""
+    latencies = []
+    for i in range(calls):
+        started = time.perf_counter()
+        stub.Score(pb.ScoreRequest(customer_id=CUSTOMERS[i % len(CUSTOMERS)]), timeout=5)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def concurrent_throughput(address: str, threads: int, seconds: float) -> float:
+    """Score calls per second with `threads` closed-loop clients."""
+    done = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def client(k: int) -> None:
+        with grpc.insecure_channel(address) as channel:
+            stub = pb_grpc.ScoringServiceStub(channel)
+            i = k
+            while time.perf_counter() < stop:
+                stub.Score(pb.ScoreRequest(customer_id=CUSTOMERS[i % len(CUSTOMERS)]), timeout=5)
+                done[k] += 1
+                i += threads
+
+    workers = [threading.Thread(target=client, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(done) / seconds
+
+
+def batch_rate(stub: pb_grpc.ScoringServiceStub, size: int, rounds: int) -> float:
+    """Scores per second through ScoreBatch calls of `size` customers."""
+    started = time.perf_counter()
+    for r in range(rounds):
+        chunk = CUSTOMERS[r * size % len(CUSTOMERS):][:size]
+        stub.ScoreBatch(pb.ScoreBatchRequest(requests=[pb.ScoreRequest(customer_id=c)
+                                                       for c in chunk]), timeout=120)
+    return size * rounds / (time.perf_counter() - started)
+
+
+def main() -> None:
+    if not Path("var/models/CURRENT").is_file():
+        raise SystemExit("no demo model: run `make demo` first")
+    feast_import = import_feast_seconds()
+    port = free_port()
+    process, to_serving = start_server(port, free_port())
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ScoringServiceStub(channel)
+            sequential_latency(stub, 200)  # warm-up
+            latencies = sequential_latency(stub, 2000)
+            batch = batch_rate(stub, 1000, 3)
+        throughput = concurrent_throughput(f"127.0.0.1:{port}", 8, 10.0)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    quantiles = statistics.quantiles(latencies, n=100)
+    print("Effort on the SYNTHETIC demo (SQLite online store, reasons by exact TreeSHAP)")
+    print(f"  start to SERVING          {to_serving:6.2f} s   (bare `import feast`: {feast_import:.2f} s)")
+    print(f"  Score, one at a time      p50 {quantiles[49]:.2f} ms   p99 {quantiles[98]:.2f} ms")
+    print(f"  Score, 8 client threads   {throughput:,.0f} calls/s")
+    print(f"  ScoreBatch of 1,000       {batch:,.0f} scores/s")
+
+
+if __name__ == "__main__":
+    main()
