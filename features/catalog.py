@@ -111,8 +111,27 @@ JOURNEY_FEATURES: tuple[FeatureSpec, ...] = (
                 "RECENT_CONTACT", "last contact {value:.1f} hours ago"),
 )
 
+# Request-time context: what the routing system says about the arriving contact. In training they
+# come from the customer's contact recorded at the label's time (see features/request_context.py).
+REQUEST_FEATURES: tuple[FeatureSpec, ...] = (
+    FeatureSpec("request_channel", "int", "Channel of the arriving contact (Channel enum number); "
+                "missing when not given.", _SWITCH, "CONTACT_CHANNEL", "contacting by channel {value}"),
+    FeatureSpec("request_queue_wait_seconds", "float", "Seconds waited in queue so far in the "
+                "arriving contact.", _WAIT, "WAITING_NOW", "has waited {value:.0f} s in this contact"),
+    FeatureSpec("request_ivr_steps", "int", "IVR steps so far in the arriving contact.", _IVR,
+                "IVR_STEPS_NOW", "went through {value} IVR steps in this contact"),
+    FeatureSpec("request_repeat_intent_7d", "int", "Contacts in the 7 days before this one with "
+                "the same intent; missing when the intent is unknown.", _FCR, "SAME_ISSUE_AGAIN",
+                "contacted {value} times about this issue in the last 7 days"),
+)
+
 FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in JOURNEY_FEATURES)
-FEATURES_BY_NAME: dict[str, FeatureSpec] = {spec.name: spec for spec in JOURNEY_FEATURES}
+REQUEST_FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in REQUEST_FEATURES)
+# Model inputs, in this order: stored journey features, then request-time context.
+MODEL_FEATURES: tuple[str, ...] = FEATURE_NAMES + REQUEST_FEATURE_NAMES
+FEATURES_BY_NAME: dict[str, FeatureSpec] = {
+    spec.name: spec for spec in (*JOURNEY_FEATURES, *REQUEST_FEATURES)}
+WINDOW_STATE_FIELD = "window_state"
 
 
 def reason_description(spec: FeatureSpec, value: float | None) -> str:

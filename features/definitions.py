@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
-from feast.types import Float64, Int64
+from feast.types import Float64, Int64, String
 
 from features.catalog import (
     ENTITY_NAME,
@@ -12,9 +12,10 @@ from features.catalog import (
     JOIN_KEY,
     JOURNEY_FEATURES,
     PUSH_SOURCE_NAME,
+    WINDOW_STATE_FIELD,
 )
 
-OFFLINE_PATH = "data/journey_features.parquet"  # relative to the Feast repo path
+OFFLINE_PATH = "data/journey_features"  # a folder of Parquet parts, relative to the repo path
 TIMESTAMP_FIELD = "event_timestamp"
 
 # A contact-center customer, keyed by the CRM's customer id ("C000001").
@@ -25,12 +26,12 @@ customer = Entity(
     description="A contact-center customer, keyed by the CRM customer id.",
 )
 
-# Offline history of journey feature rows; Feast appends pushed rows here.
+# Offline history of journey feature rows: a backfill part plus one part per live push.
 journey_file = FileSource(
     name="journey_features_file",
     path=OFFLINE_PATH,
     timestamp_field=TIMESTAMP_FIELD,
-    description="Journey feature rows as computed at each event (Parquet).",
+    description="Journey feature rows as computed at each event (folder of Parquet parts).",
 )
 
 # Real-time entry: the aggregator pushes a fresh row whenever a customer's events change.
@@ -46,9 +47,11 @@ customer_journey = FeatureView(
     entities=[customer],
     ttl=timedelta(days=365),
     schema=[
-        Field(name=spec.name, dtype=Int64 if spec.dtype == "int" else Float64,
-              description=spec.description)
-        for spec in JOURNEY_FEATURES
+        *(Field(name=spec.name, dtype=Int64 if spec.dtype == "int" else Float64,
+                description=spec.description) for spec in JOURNEY_FEATURES),
+        Field(name=WINDOW_STATE_FIELD, dtype=String,
+              description="Compacted recent events (features/window_state.py); serving and "
+              "training recompute the windowed features from it at the moment of scoring."),
     ],
     source=journey_push,
     online=True,

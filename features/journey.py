@@ -1,8 +1,24 @@
 """Computes the journey feature row of one customer from their events, as of a moment.
 
 Each feature's definition is in features/catalog.py; this is the reference computation that
-ingestion, the simulator and tests all use. Windows are half-open: (as_of - span, as_of].
-Events after `as_of` are ignored, so out-of-order arrival cannot change a past row.
+ingestion, serving (at read time), training, the simulator and tests all use. Windows are
+half-open: (as_of - span, as_of]. Events after `as_of` are ignored, so out-of-order arrival
+cannot change a past row.
+
+How each event type moves the features:
+- CONTACT: contacts_24h/7d/30d, repeat_same_intent_7d (intent), distinct_channels_7d and
+  channel_switches_7d (channel), wait_seconds_avg/max_7d (wait_seconds), negative_contacts_30d and
+  sentiment_last (sentiment), hours_since_last_contact; a voice contact anchors ivr_steps_last; a
+  contact within an hour after SELF_SERVICE makes it a self_service_fail_7d.
+- TRANSFER: transfers_7d, and transfers_last when after the latest contact.
+- IVR_STEP: ivr_steps_last (hour before the latest voice contact), ivr_retries_7d (same ivr_menu
+  as the previous step within 10 minutes).
+- IVR_ZERO_OUT: ivr_zero_out_7d.  ABANDON: abandoned_7d and wait_seconds_max_7d.
+- EMAIL_RECEIVED / EMAIL_ANSWERED: emails_unanswered_30d (answers close the oldest open email).
+- COMPLAINT_OPENED / _ACKNOWLEDGED / _RESOLVED: complaint_state, complaint_age_days.
+- SELF_SERVICE: self_service_fail_7d (with a following contact).
+- PROACTIVE_NOTICE: proactive_notices_7d.  PROFILE_UPDATE: tenure_days, customer_value.
+- SURVEY: no journey feature (it is a label); its sentiment, if any, updates sentiment_last.
 """
 
 from collections.abc import Iterable
@@ -19,24 +35,8 @@ from features.events import ET, Event
 
 HOUR, DAY = 3600.0, 86400.0
 NEGATIVE_SENTIMENT = -0.3
-SELF_SERVICE_CHANNELS = frozenset({5, 6})  # CHANNEL_WEB, CHANNEL_APP
 IVR_RETRY_GAP = 600.0
 VOICE = 1
-# Events older than this cannot change any feature except the relationship and complaint ones.
-RETAINED_SPAN = 31 * DAY
-
-
-# Features that grow with time since they were computed, and their unit in seconds.
-AGING_FEATURES = {"hours_since_last_contact": HOUR, "complaint_age_days": DAY, "tenure_days": DAY}
-
-
-def aged(values: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """A stored row advanced `seconds` later: the elapsed-time features grow, the rest stay."""
-    return {name: value + seconds / AGING_FEATURES[name]
-            if value is not None and name in AGING_FEATURES else value
-            for name, value in values.items()}
-
-
 def compute_features(events: Iterable[Event], as_of: float) -> dict[str, Any]:
     """The feature row for events known at `as_of` (epoch seconds); None marks missing values."""
     ordered = sorted((e for e in events if e.occurred_at <= as_of),

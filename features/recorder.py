@@ -1,21 +1,29 @@
-"""Records journey events: validate, deduplicate on event_id, recompute and push feature rows."""
+"""Records journey events exactly once and pushes the customers' new rows to Feast.
+
+Per batch: validate; add new events to the durable state (deduplicated on event_id, in one
+transaction with the customer's window and generation); then flush every pending customer:
+recompute its row, write it to the online store (Feast push) and append it to the offline history,
+and only then mark it pushed. A crash anywhere leaves the customer pending, so the next flush
+(the next batch, a replayed file, or the server's start) completes it.
+"""
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from feast import FeatureStore
 from feast.data_source import PushMode
 
-from features.catalog import JOIN_KEY, PUSH_SOURCE_NAME
-from features.definitions import TIMESTAMP_FIELD
+from features.catalog import PUSH_SOURCE_NAME
 from features.events import Event, InvalidEvent, from_proto
-from features.journey import compute_features
-from features.rows import rows_frame
-from features.state import EventLog
+from features.rows import append_history, feature_record, rows_frame
+from features.state import DEDUPE_HORIZON_DAYS, JourneyState, PendingCustomer
 from service.api.v1 import journey_service_pb2 as journey_pb
+
+FLUSH_CHUNK = 2000
 
 
 @dataclass
@@ -39,16 +47,18 @@ class RecordOutcome:
 class JourneyRecorder:
     """Turns incoming events into pushed feature rows; knows nothing of gRPC."""
 
-    def __init__(self, store: FeatureStore, log: EventLog,
-                 store_lock: AbstractContextManager[object] | None = None) -> None:
+    def __init__(self, store: FeatureStore, state: JourneyState,
+                 store_lock: AbstractContextManager[object] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._store = store
-        self._log = log
+        self._state = state
         self._store_lock = store_lock or nullcontext()
-        self._write_lock = threading.Lock()  # one recompute-and-push at a time per process
+        self._clock = clock
+        self._write_lock = threading.Lock()  # one add-and-flush at a time in this process
 
     def record(self, messages: Sequence[journey_pb.JourneyEvent]) -> RecordOutcome:
         """Validates and records a batch; valid events are kept even when others are rejected."""
-        now = time.time()
+        now = self._clock()
         parsed: list[Event | InvalidEvent] = []
         for message in messages:
             try:
@@ -57,36 +67,50 @@ class JourneyRecorder:
                 parsed.append(error)
         return self.record_parsed(parsed, now)
 
-    def record_parsed(self, parsed: Sequence[Event | InvalidEvent],
-                      now: float | None = None) -> RecordOutcome:
-        """Records already-validated events; InvalidEvent entries are counted as rejected."""
-        now = time.time() if now is None else now
+    def record_parsed(self, parsed: Sequence[Event | InvalidEvent], now: float | None = None,
+                      flush: bool = True) -> RecordOutcome:
+        """Records validated events; InvalidEvent entries are counted as rejected."""
+        now = self._clock() if now is None else now
+        oldest = now - DEDUPE_HORIZON_DAYS * 86400.0
         outcome = RecordOutcome()
         valid: list[Event] = []
         for index, item in enumerate(parsed):
+            if isinstance(item, Event) and item.occurred_at < oldest:
+                item = InvalidEvent("occurred_at", f"older than the {DEDUPE_HORIZON_DAYS}-day "
+                                    "deduplication horizon")
             if isinstance(item, InvalidEvent):
                 outcome.rejections.append(Rejection(index, item.field, item.reason))
             else:
                 valid.append(item)
         with self._write_lock:
-            flags = self._log.add(valid) if valid else []
-            new = [event for event, is_new in zip(valid, flags, strict=True) if is_new]
-            outcome.accepted = len(new)
-            outcome.duplicates = len(valid) - len(new)
-            customers = sorted({event.customer_id for event in new})
-            if customers:
-                self._push(customers, now)
+            flags = self._state.add(valid, now) if valid else []
+            outcome.accepted = sum(flags)
+            outcome.duplicates = len(valid) - outcome.accepted
+            if flush:
+                self._flush(now)
         return outcome
 
-    def _push(self, customers: list[str], now: float) -> None:
-        records = []
-        for customer_id in customers:
-            history = self._log.history(customer_id)
-            as_of = max(now, max(e.occurred_at for e in history))
-            row = compute_features(history, as_of)
-            row[JOIN_KEY] = customer_id
-            row[TIMESTAMP_FIELD] = as_of
-            records.append(row)
+    def flush(self, progress: Callable[[int], None] | None = None) -> int:
+        """Pushes every pending customer; returns how many were pushed."""
+        with self._write_lock:
+            return self._flush(self._clock(), progress)
+
+    def _flush(self, now: float, progress: Callable[[int], None] | None = None) -> int:
+        total = 0
+        while batch := self._state.pending(FLUSH_CHUNK):
+            self._push(batch, now)
+            self._state.mark_pushed(batch)
+            total += len(batch)
+            if progress:
+                progress(len(batch))
+        return total
+
+    def _push(self, batch: list[PendingCustomer], now: float) -> None:
+        records = [feature_record(p.customer_id, p.events,
+                                  max([now, *(e.occurred_at for e in p.events)]))
+                   for p in batch]
         frame = rows_frame(records)
         with self._store_lock:
-            self._store.push(PUSH_SOURCE_NAME, frame, to=PushMode.ONLINE_AND_OFFLINE)
+            self._store.push(PUSH_SOURCE_NAME, frame, to=PushMode.ONLINE)
+        # The offline half of ONLINE_AND_OFFLINE, as an appended part instead of a file rewrite.
+        append_history(Path(self._store.repo_path), frame)

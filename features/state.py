@@ -1,132 +1,250 @@
-"""Durable event log per customer, deduplicated on event_id: SQLite embedded, Redis in production."""
+"""Durable aggregation state beside the online store: a dedupe ledger and per-customer windows.
 
-import json
+SQLite (embedded) and Redis (production) hold the same things:
+- a ledger of seen event_ids, kept for DEDUPE_HORIZON_DAYS, so a restart or a replayed file never
+  counts an event twice;
+- each customer's compacted window state (features/window_state.py), bounded in size;
+- a generation counter per customer and the last generation pushed to Feast: a customer whose
+  state is newer than its push is pending, so a crash between the two is repaired by the next flush.
+Adding events and bumping the generation happen in one transaction.
+"""
+
 import sqlite3
 import threading
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 import redis
 
-from features.events import Event, from_mapping
+from features.events import Event
+from features.window_state import compact, decode, encode
 
+DEDUPE_HORIZON_DAYS = 400
 T = TypeVar("T")
 
 
-def _encode(event: Event) -> str:
-    return event.to_json()
+@dataclass(frozen=True)
+class PendingCustomer:
+    """A customer whose state changed since its last push."""
+
+    customer_id: str
+    events: list[Event]
+    generation: int
 
 
-def _decode(payload: str) -> Event:
-    # Stored events were validated on the way in; `now=inf` skips the future-time check on replay.
-    return from_mapping(json.loads(payload), now=float("inf"))
+class JourneyState(Protocol):
+    """Where aggregation state lives."""
 
-
-class EventLog(Protocol):
-    """Where recorded events live; `add` tells which events were new."""
-
-    def add(self, events: list[Event]) -> list[bool]:
-        """Stores events not seen before; one flag per event, True when it was new."""
+    def add(self, events: list[Event], now: float) -> list[bool]:
+        """Records events not seen before into their customers' windows; True per new event."""
         ...
 
-    def history(self, customer_id: str) -> list[Event]:
-        """All stored events of a customer."""
+    def window(self, customer_id: str) -> list[Event]:
+        """A customer's compacted window events."""
         ...
 
-    def all_events(self) -> Iterator[Event]:
-        """Every stored event (for rebuilding the offline history)."""
+    def pending(self, limit: int) -> list[PendingCustomer]:
+        """Up to `limit` customers whose state is newer than their last push."""
+        ...
+
+    def mark_pushed(self, pushed: list[PendingCustomer]) -> None:
+        """Records that these generations reached the feature store."""
+        ...
+
+    def close(self) -> None:
+        """Releases connections."""
         ...
 
 
-class SqliteEventLog:
-    """Event log in a SQLite file beside the SQLite online store."""
+def _dedupe_batch(events: list[Event]) -> tuple[list[bool], dict[str, list[Event]]]:
+    """First occurrence flags within a batch, and first occurrences grouped by customer."""
+    seen: set[str] = set()
+    firsts, by_customer = [], defaultdict(list)
+    for event in events:
+        first = event.event_id not in seen
+        seen.add(event.event_id)
+        firsts.append(first)
+        if first:
+            by_customer[event.customer_id].append(event)
+    return firsts, by_customer
+
+
+class SqliteJourneyState:
+    """Aggregation state in a SQLite file beside the SQLite online store."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                     timeout=30.0)
         self._lock = threading.Lock()
+        self._adds = 0
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, "
-                "customer_id TEXT NOT NULL, occurred_at REAL NOT NULL, payload TEXT NOT NULL)")
-            self._conn.execute(
-                "CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id)")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY, "
+                               "occurred_at REAL NOT NULL)")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY "
+                               "KEY, state TEXT NOT NULL, generation INTEGER NOT NULL, "
+                               "pushed INTEGER NOT NULL DEFAULT 0)")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS pending_customers ON customers "
+                               "(customer_id) WHERE generation > pushed")
 
-    def add(self, events: list[Event]) -> list[bool]:
-        flags = []
+    def add(self, events: list[Event], now: float) -> list[bool]:
+        firsts, by_customer = _dedupe_batch(events)
+        new_ids: set[str] = set()
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for event in events:
-                    cursor = self._conn.execute(
-                        "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
-                        (event.event_id, event.customer_id, event.occurred_at, _encode(event)))
-                    flags.append(cursor.rowcount == 1)
+                for group in by_customer.values():
+                    fresh = []
+                    for event in group:
+                        cursor = self._conn.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)",
+                                                    (event.event_id, event.occurred_at))
+                        if cursor.rowcount == 1:
+                            fresh.append(event)
+                            new_ids.add(event.event_id)
+                    if fresh:
+                        self._merge(group[0].customer_id, fresh, now)
+                self._adds += 1
+                if self._adds % 200 == 0:
+                    self._conn.execute("DELETE FROM seen WHERE occurred_at < ?",
+                                       (now - DEDUPE_HORIZON_DAYS * 86400.0,))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return flags
+        return [first and e.event_id in new_ids for first, e in zip(firsts, events, strict=True)]
 
-    def history(self, customer_id: str) -> list[Event]:
+    def _merge(self, customer_id: str, fresh: list[Event], now: float) -> None:
+        row = self._conn.execute("SELECT state, generation FROM customers WHERE customer_id = ?",
+                                 (customer_id,)).fetchone()
+        state, generation = (row[0], row[1]) if row else ("", 0)
+        merged = encode(compact([*decode(state, customer_id), *fresh], now))
+        self._conn.execute(
+            "INSERT INTO customers (customer_id, state, generation) VALUES (?, ?, ?) "
+            "ON CONFLICT(customer_id) DO UPDATE SET state = excluded.state, "
+            "generation = excluded.generation", (customer_id, merged, generation + 1))
+
+    def window(self, customer_id: str) -> list[Event]:
+        with self._lock:
+            row = self._conn.execute("SELECT state FROM customers WHERE customer_id = ?",
+                                     (customer_id,)).fetchone()
+        return decode(row[0] if row else "", customer_id)
+
+    def pending(self, limit: int) -> list[PendingCustomer]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT payload FROM events WHERE customer_id = ?", (customer_id,)).fetchall()
-        return [_decode(payload) for (payload,) in rows]
+                "SELECT customer_id, state, generation FROM customers WHERE generation > pushed "
+                "LIMIT ?", (limit,)).fetchall()
+        return [PendingCustomer(cid, decode(state, cid), gen) for cid, state, gen in rows]
 
-    def all_events(self) -> Iterator[Event]:
+    def mark_pushed(self, pushed: list[PendingCustomer]) -> None:
         with self._lock:
-            rows = self._conn.execute("SELECT payload FROM events").fetchall()
-        return (_decode(payload) for (payload,) in rows)
+            self._conn.executemany(
+                "UPDATE customers SET pushed = MAX(pushed, ?) WHERE customer_id = ?",
+                [(p.generation, p.customer_id) for p in pushed])
 
     def close(self) -> None:
-        """Closes the database connection."""
         self._conn.close()
 
 
-# Marks the id and appends the event in one step, so a crash cannot split the two.
-_ADD_IF_NEW = """
-if redis.call('SET', KEYS[1], '1', 'NX') then
-  redis.call('RPUSH', KEYS[2], ARGV[1])
-  return 1
-end
-return 0
+# Records a push unless a newer generation arrived meanwhile; the customer stays pending then.
+_MARK_PUSHED = """
+local generation = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
+local pushed = math.max(tonumber(redis.call('HGET', KEYS[1], 'pushed') or '0'), tonumber(ARGV[1]))
+redis.call('HSET', KEYS[1], 'pushed', pushed)
+if pushed >= generation then redis.call('SREM', KEYS[2], ARGV[2]) end
+return 1
 """
 
 
-class RedisEventLog:
-    """Event log in Redis beside the Redis online store: a seen-set key per event id and a list
-    of events per customer."""
+class RedisJourneyState:
+    """Aggregation state in Redis beside the Redis online store; safe across replicas."""
 
     def __init__(self, client: redis.Redis, prefix: str = "effort") -> None:
         self._client = client
         self._prefix = prefix
-        self._add_if_new = client.register_script(_ADD_IF_NEW)
+        self._pending_key = f"{prefix}:pending"
+        self._mark_pushed = client.register_script(_MARK_PUSHED)
 
-    def _keys(self, event: Event) -> list[str]:
-        return [f"{self._prefix}:event:{event.event_id}",
-                f"{self._prefix}:events:{event.customer_id}"]
+    def _state_key(self, customer_id: str) -> str:
+        return f"{self._prefix}:state:{customer_id}"
 
-    def add(self, events: list[Event]) -> list[bool]:
+    def _seen_key(self, event_id: str) -> str:
+        return f"{self._prefix}:seen:{event_id}"
+
+    def add(self, events: list[Event], now: float) -> list[bool]:
+        firsts, by_customer = _dedupe_batch(events)
+        new_ids: set[str] = set()
+        for customer_id, group in by_customer.items():
+            new_ids.update(self._add_customer(customer_id, group, now))
+        return [first and e.event_id in new_ids for first, e in zip(firsts, events, strict=True)]
+
+    def _add_customer(self, customer_id: str, group: list[Event], now: float) -> list[str]:
+        state_key = self._state_key(customer_id)
+        seen_keys = [self._seen_key(e.event_id) for e in group]
+        with self._client.pipeline() as pipe:
+            while True:
+                try:
+                    # Optimistic transaction: retried if another writer touches these keys.
+                    pipe.watch(state_key, *seen_keys)
+                    seen = pipe.mget(seen_keys)
+                    fresh = [e for e, flag in zip(group, seen, strict=True) if flag is None]
+                    if not fresh:
+                        pipe.unwatch()
+                        return []
+                    state, generation = pipe.hmget(state_key, ["state", "generation"])
+                    merged = encode(compact(
+                        [*decode(_text(state), customer_id), *fresh], now))
+                    pipe.multi()
+                    for event in fresh:
+                        ttl = max(1, int(event.occurred_at + DEDUPE_HORIZON_DAYS * 86400 - now))
+                        pipe.set(self._seen_key(event.event_id), 1, ex=ttl)
+                    pipe.hset(state_key, mapping={"state": merged,
+                                                  "generation": int(generation or 0) + 1})
+                    pipe.sadd(self._pending_key, customer_id)
+                    pipe.execute()
+                    return [e.event_id for e in fresh]
+                except redis.WatchError:
+                    continue
+
+    def window(self, customer_id: str) -> list[Event]:
+        return decode(_text(self._client.hget(self._state_key(customer_id), "state")), customer_id)
+
+    def pending(self, limit: int) -> list[PendingCustomer]:
+        customer_ids = [_text(c) for c in self._client.srandmember(self._pending_key, limit) or []]
         pipe = self._client.pipeline(transaction=False)
-        for event in events:
-            self._add_if_new(keys=self._keys(event), args=[_encode(event)], client=pipe)
-        return [bool(flag) for flag in pipe.execute()]
+        for customer_id in customer_ids:
+            pipe.hmget(self._state_key(customer_id), ["state", "generation"])
+        return [PendingCustomer(cid, decode(_text(state), cid), int(generation or 0))
+                for cid, (state, generation) in zip(customer_ids, pipe.execute(), strict=True)]
 
-    def history(self, customer_id: str) -> list[Event]:
-        payloads = self._client.lrange(f"{self._prefix}:events:{customer_id}", 0, -1)
-        return [_decode(p.decode() if isinstance(p, bytes) else p) for p in payloads]  # type: ignore[union-attr]
-
-    def all_events(self) -> Iterator[Event]:
-        for key in self._client.scan_iter(match=f"{self._prefix}:events:*", count=1000):
-            customer_id = (key.decode() if isinstance(key, bytes) else key).rsplit(":", 1)[1]
-            yield from self.history(customer_id)
+    def mark_pushed(self, pushed: list[PendingCustomer]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for p in pushed:
+            self._mark_pushed(keys=[self._state_key(p.customer_id), self._pending_key],
+                              args=[p.generation, p.customer_id], client=pipe)
+        pipe.execute()
 
     def close(self) -> None:
-        """Closes the Redis connection pool."""
         self._client.close()
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def open_state(online_store: str, repo_path: Path, redis_address: str) -> JourneyState:
+    """The aggregation state next to the online store: data/journey_state.db or the same Redis."""
+    if online_store == "redis":
+        host, _, port = redis_address.partition(",")[0].partition(":")
+        return RedisJourneyState(redis.Redis(host=host or "localhost", port=int(port or 6379)))
+    return SqliteJourneyState(repo_path / "data" / "journey_state.db")
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -139,11 +257,3 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def open_event_log(online_store: str, repo_path: Path, redis_address: str) -> EventLog:
-    """The event log next to the online store: data/events.db for SQLite, the same Redis."""
-    if online_store == "redis":
-        host, _, port = redis_address.partition(",")[0].partition(":")
-        return RedisEventLog(redis.Redis(host=host or "localhost", port=int(port or 6379)))
-    return SqliteEventLog(repo_path / "data" / "events.db")

@@ -28,7 +28,7 @@ def open_store(repo_path: Path, online_store: OnlineStoreKind = "sqlite",
 def apply_definitions(store: FeatureStore) -> None:
     """Registers the entity, sources, view and feature service (what `feast apply` does)."""
     from features.definitions import FEAST_OBJECTS
-    from features.rows import ensure_history_file
+    from features.rows import ensure_history
 
-    ensure_history_file(Path(store.repo_path))
+    ensure_history(Path(store.repo_path))
     store.apply(FEAST_OBJECTS)  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -14,7 +14,7 @@ from tqdm import tqdm
 if TYPE_CHECKING:  # heavy imports load only in the subcommand that needs them
     from feast import FeatureStore
 
-    from features.state import EventLog
+    from features.recorder import JourneyRecorder
     from service.settings import Settings
 
 DEFAULT_DEMO_DIR = Path("var/demo")
@@ -59,38 +59,45 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     print(f"events: {events_path}\nlabels: {labels_path}")
 
 
-def _open(settings: "Settings") -> tuple["FeatureStore", "EventLog"]:
-    from features.state import open_event_log
+def _open(settings: "Settings") -> tuple["FeatureStore", "JourneyRecorder"]:
+    from features.recorder import JourneyRecorder
+    from features.state import open_state
     from features.store import open_store
 
     store = open_store(settings.feature_repo, settings.online_store, settings.redis_address)
-    log = open_event_log(settings.online_store, settings.feature_repo, settings.redis_address)
-    return store, log
+    state = open_state(settings.online_store, settings.feature_repo, settings.redis_address)
+    return store, JourneyRecorder(store, state)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from features.backfill import rebuild
+    from features.backfill import load_history
     from features.event_files import count_records, read_events
-    from features.events import InvalidEvent
-    from features.state import chunked
+    from features.events import Event
     from service.model_bundle import promote
     from training.dataset import read_labels, training_frame
     from training.train import train_models
 
     settings = _settings()
     labels = read_labels(args.labels)  # check the labels before any long step
-    store, log = _open(settings)
-    rejected = added = 0
-    with _progress(count_records(args.events), "loading events") as tick:
-        for chunk in chunked(read_events(args.events), 5000):
-            rejected += sum(1 for item in chunk if isinstance(item, InvalidEvent))
-            events = [item for item in chunk if not isinstance(item, InvalidEvent)]
-            added += sum(log.add(events))
-            tick(len(chunk))
-    print(f"events: {added:,} new, {rejected:,} rejected", file=sys.stderr)
-    with _progress(None, "computing features of events") as tick:
-        rows = rebuild(store, log, tick)
-    print(f"offline store: {rows:,} feature rows; online store materialized", file=sys.stderr)
+    store, recorder = _open(settings)
+    events: list[Event] = []
+    rejected = 0
+    with _progress(count_records(args.events), "reading events") as tick:
+        for item in read_events(args.events):
+            if isinstance(item, Event):
+                events.append(item)
+            else:
+                rejected += 1
+            tick(1)
+    if rejected:
+        print(f"events: {rejected:,} invalid records skipped (see `effort ingest` for details)",
+              file=sys.stderr)
+    with ExitStack() as bars:
+        loaded = load_history(store, recorder, events,
+                              lambda what, total: bars.enter_context(_progress(total, what)))
+    print(f"feature store: {loaded.history_rows:,} offline history rows; {loaded.accepted:,} new "
+          f"events, {loaded.duplicates:,} already recorded; {loaded.pushed_customers:,} customers "
+          "pushed online", file=sys.stderr)
     frame = training_frame(store, labels)
     print(f"training set: {len(frame):,} label rows joined point-in-time through Feast",
           file=sys.stderr)
@@ -110,12 +117,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> None:
     from features.event_files import ParsedEvent, count_records, read_events
-    from features.recorder import JourneyRecorder
     from features.state import chunked
 
     settings = _settings()
-    store, log = _open(settings)
-    recorder = JourneyRecorder(store, log)
+    _, recorder = _open(settings)
     accepted = duplicates = position = 0
     rejections: list[str] = []
     with _progress(count_records(args.file), "ingesting events") as tick:

@@ -1,4 +1,4 @@
-"""Reads customers' online journey features through Feast."""
+"""Reads customers' online journey rows (features and window state) through Feast."""
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -7,7 +7,10 @@ from typing import Any
 
 from feast import FeatureStore
 
-from features.catalog import FEATURE_NAMES, FEATURE_SERVICE_NAME, JOIN_KEY
+from features.catalog import FEATURE_NAMES, FEATURE_SERVICE_NAME, JOIN_KEY, WINDOW_STATE_FIELD
+from features.events import Event
+from features.journey import compute_features
+from features.window_state import decode
 
 
 class FeatureStoreUnavailable(RuntimeError):
@@ -16,10 +19,15 @@ class FeatureStoreUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class FeatureRow:
-    """One customer's online features and when they were computed (epoch seconds)."""
+    """One customer's online row: stored values, window events, and when it was pushed."""
 
     values: dict[str, Any]
+    events: list[Event]
     computed_at: float
+
+    def features_at(self, moment: float) -> dict[str, Any]:
+        """The journey features at `moment`, recomputed from the window state (read-time windows)."""
+        return compute_features(self.events, moment)
 
 
 class FeastFeatureReader:
@@ -42,11 +50,12 @@ class FeastFeatureReader:
         except Exception as error:  # any store failure degrades the answer, never fails it
             raise FeatureStoreUnavailable(f"{type(error).__name__}: {error}") from error
         rows: list[FeatureRow | None] = []
-        for i in range(len(customer_ids)):
-            computed_at = max(response[f"{name}__ts"][i] or 0 for name in FEATURE_NAMES)
+        for i, customer_id in enumerate(customer_ids):
+            computed_at = response[f"{WINDOW_STATE_FIELD}__ts"][i] or 0
             if not computed_at:
                 rows.append(None)
                 continue
             rows.append(FeatureRow({name: response[name][i] for name in FEATURE_NAMES},
+                                   decode(response[WINDOW_STATE_FIELD][i], customer_id),
                                    float(computed_at)))
         return rows

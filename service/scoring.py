@@ -13,9 +13,9 @@ from typing import Protocol
 
 import numpy as np
 
+from features import request_context
 from features.catalog import COMPLAINT_UNACKNOWLEDGED, FEATURES_BY_NAME, reason_description
 from features.events import customer_id_problem
-from features.journey import aged
 from service import metrics
 from service.errors import InvalidArgument
 from service.feature_reader import FeatureRow, FeatureStoreUnavailable
@@ -122,7 +122,7 @@ class Scorer:
         known = [i for i, row in enumerate(rows) if row is not None]
         results = [self._prior(item, bundle, degraded_reason) for item in inputs]
         if known:
-            matrix = np.array([_vector(rows[i], bundle.feature_names, now)  # type: ignore[arg-type]
+            matrix = np.array([_vector(rows[i], inputs[i], bundle.feature_names, now)  # type: ignore[arg-type]
                                for i in known], dtype=np.float64)
             effort, churn = bundle.predict(matrix)
             effort_contrib, churn_contrib = bundle.contributions(matrix)
@@ -147,7 +147,7 @@ class Scorer:
     def _scored(self, item: ScoreInput, bundle: ModelBundle, row: FeatureRow, vector: np.ndarray,
                 effort: float, churn: float, effort_contrib: np.ndarray,
                 churn_contrib: np.ndarray, now: float) -> ScoreResult:
-        rule_fired = row.values.get("complaint_state") == COMPLAINT_UNACKNOWLEDGED
+        rule_fired = vector[bundle.feature_names.index("complaint_state")] == COMPLAINT_UNACKNOWLEDGED
         senior = (effort >= bundle.thresholds.effort_score
                   or churn >= bundle.thresholds.churn_risk or rule_fired)
         reasons = _reasons(bundle.feature_names, vector, effort_contrib, churn_contrib,
@@ -173,9 +173,12 @@ class Scorer:
             metrics.FEATURE_AGE.observe(result.feature_age_seconds)
 
 
-def _vector(row: FeatureRow, names: Sequence[str], now: float) -> list[float]:
-    """The model input: stored values advanced to now, None as NaN (LightGBM's missing)."""
-    values = aged(row.values, max(0.0, now - row.computed_at))
+def _vector(row: FeatureRow, item: ScoreInput, names: Sequence[str], now: float) -> list[float]:
+    """The model input at `now`: journey features recomputed from the window state (so windows
+    are right at read time) and the request's context; None becomes NaN, LightGBM's missing."""
+    values = row.features_at(now) | request_context.from_request(
+        row.events, now, item.channel, item.intent, item.queue_wait_seconds,
+        item.ivr_steps_so_far)
     return [math.nan if values[name] is None else float(values[name]) for name in names]
 
 

@@ -14,9 +14,9 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 from py_grpc_prometheus.prometheus_server_interceptor import PromServerInterceptor
 
-from features.catalog import FEATURE_NAMES
+from features.catalog import MODEL_FEATURES
 from features.recorder import JourneyRecorder
-from features.state import EventLog, open_event_log
+from features.state import JourneyState, open_state
 from features.store import open_store
 from service.api.v1 import (
     journey_service_pb2,
@@ -46,15 +46,13 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     scorer: Scorer
-    event_log: EventLog
+    state: JourneyState
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
         """Health NOT_SERVING first, then drain in-flight calls within `grace` seconds."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
-        close = getattr(self.event_log, "close", None)
-        if close:
-            close()
+        self.state.close()
 
 
 @functools.cache
@@ -69,10 +67,14 @@ def create_server(settings: Settings) -> RunningServer:
     # Feast's SQLite store shares one connection across threads; Redis clients are thread-safe.
     store_lock: AbstractContextManager[object] = (
         threading.Lock() if settings.online_store == "sqlite" else nullcontext())
-    bundle = load_bundle(current_folder(settings.models_dir), FEATURE_NAMES)
+    bundle = load_bundle(current_folder(settings.models_dir), MODEL_FEATURES)
     scorer = Scorer(FeastFeatureReader(store, store_lock), bundle, settings.max_reasons)
-    event_log = open_event_log(settings.online_store, settings.feature_repo, settings.redis_address)
-    recorder = JourneyRecorder(store, event_log, store_lock)
+    state = open_state(settings.online_store, settings.feature_repo, settings.redis_address)
+    recorder = JourneyRecorder(store, state, store_lock)
+    try:
+        recorder.flush()  # finish pushes a crash may have left pending
+    except Exception as error:  # the store may be down; serve degraded rather than not at all
+        log.warning("could not flush pending journey rows at start: %s", error)
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_threads),
@@ -94,7 +96,7 @@ def create_server(settings: Settings) -> RunningServer:
     for name in (*SERVICE_NAMES, ""):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving model %s on port %d", bundle.version, port)
-    return RunningServer(server, port, health_servicer, scorer, event_log)
+    return RunningServer(server, port, health_servicer, scorer, state)
 
 
 def serve(settings: Settings) -> None:

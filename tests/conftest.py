@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from features.backfill import rebuild
-from features.state import open_event_log
+from features.backfill import load_history
+from features.recorder import JourneyRecorder
+from features.state import open_state
+from features.event_files import read_events
+from features.events import Event
 from features.store import open_store
 from service.model_bundle import promote
 from service.server import RunningServer, create_server
@@ -78,9 +81,9 @@ def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
     events, labels = write_files(result, root / "demo")
     repo = root / "repo"
     store = open_store(repo)
-    log = open_event_log("sqlite", repo, "")
-    log.add(result.events)
-    rebuild(store, log)
+    state = open_state("sqlite", repo, "")
+    load_history(store, JourneyRecorder(store, state), result.events)
+    state.close()
     frame = training_frame(store, read_labels(labels))
     trained = train_models(frame, root / "models", synthetic=True)
     promote(root / "models", trained.version)
@@ -89,11 +92,10 @@ def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
 
 def _loaded_settings(world: DemoWorld, repo: Path, online_store: str, redis_address: str) -> Settings:
     store = open_store(repo, online_store, redis_address)  # type: ignore[arg-type]
-    log = open_event_log(online_store, repo, redis_address)
-    from features.event_files import read_events
-
-    log.add([e for e in read_events(world.events, now=float("inf"))])  # type: ignore[misc]
-    rebuild(store, log)
+    state = open_state(online_store, repo, redis_address)
+    events = [e for e in read_events(world.events) if isinstance(e, Event)]
+    load_history(store, JourneyRecorder(store, state), events)
+    state.close()
     return Settings(grpc_host="127.0.0.1", grpc_port=0, feature_repo=repo,
                     online_store=online_store, redis_address=redis_address,
                     models_dir=world.models_dir)

@@ -8,7 +8,7 @@ from features.catalog import (
     FEATURE_NAMES,
 )
 from features.events import ET, Event
-from features.journey import DAY, HOUR, aged, compute_features
+from features.journey import DAY, HOUR, compute_features
 
 NOW = 1_790_000_000.0
 VOICE, CHAT, EMAIL, WEB = 1, 2, 3, 5
@@ -108,11 +108,3 @@ def test_sentiment_relationship_and_notices() -> None:
     assert row["sentiment_last"] == 0.2 and row["negative_contacts_30d"] == 1
     assert row["tenure_days"] == 400.0 and row["customer_value"] == 1200.0
     assert row["proactive_notices_7d"] == 1
-
-
-def test_aged_row_advances_elapsed_time_features_only() -> None:
-    row = compute_features([ev(1, HOUR, ET.EVENT_TYPE_CONTACT, channel=VOICE)], NOW)
-    later = aged(row, 2 * HOUR)
-    assert later["hours_since_last_contact"] == 3.0
-    assert later["contacts_7d"] == row["contacts_7d"]
-    assert aged({"tenure_days": None}, DAY)["tenure_days"] is None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from features.catalog import FEATURE_NAMES
+from features.catalog import MODEL_FEATURES
 from service.model_bundle import ModelBundleError, current_folder, load_bundle
 from tests.conftest import DemoWorld
 
@@ -15,7 +15,7 @@ def test_model_folder_is_complete_and_loads(demo_world: DemoWorld) -> None:
     folder = current_folder(demo_world.models_dir)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["version"] == demo_world.version == folder.name
-    assert manifest["features"] == list(FEATURE_NAMES)
+    assert manifest["features"] == list(MODEL_FEATURES)
     assert manifest["feature_service"] == "effort_journey_v1"
     assert manifest["synthetic_data"] is True
     assert set(manifest["checksums"]) == {"effort.lgb.txt", "churn.lgb.txt"}
@@ -23,7 +23,7 @@ def test_model_folder_is_complete_and_loads(demo_world: DemoWorld) -> None:
     assert metrics["churn_roc_auc"] > metrics["rule_baseline_roc_auc"]
     assert metrics["effort_spearman"] > 0.5
     assert abs(metrics["senior_share_validation"] - 0.15) < 0.03
-    bundle = load_bundle(folder, FEATURE_NAMES)
+    bundle = load_bundle(folder, MODEL_FEATURES)
     assert 0 < bundle.thresholds.churn_risk < 1 and 0 < bundle.thresholds.effort_score < 100
 
 
@@ -33,9 +33,9 @@ def test_corrupted_model_is_refused(demo_world: DemoWorld, tmp_path: Path) -> No
     with (copy / "churn.lgb.txt").open("a") as handle:
         handle.write("\n")
     with pytest.raises(ModelBundleError, match="checksum"):
-        load_bundle(copy, FEATURE_NAMES)
+        load_bundle(copy, MODEL_FEATURES)
 
 
 def test_model_for_other_features_is_refused(demo_world: DemoWorld) -> None:
     with pytest.raises(ModelBundleError, match="other features"):
-        load_bundle(current_folder(demo_world.models_dir), (*FEATURE_NAMES, "shoe_size"))
+        load_bundle(current_folder(demo_world.models_dir), (*MODEL_FEATURES, "shoe_size"))

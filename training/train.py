@@ -16,8 +16,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 from features.catalog import (
     COMPLAINT_UNACKNOWLEDGED,
-    FEATURE_NAMES,
     FEATURE_SERVICE_NAME,
+    MODEL_FEATURES,
 )
 from service.model_bundle import (
     CHURN_MODEL,
@@ -53,7 +53,7 @@ def _params(objective: str, seed: int) -> dict[str, Any]:
 
 def _fit(objective: str, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
          seed: int) -> lgb.Booster:
-    train = lgb.Dataset(x, y, feature_name=list(FEATURE_NAMES), free_raw_data=False)
+    train = lgb.Dataset(x, y, feature_name=list(MODEL_FEATURES), free_raw_data=False)
     valid = lgb.Dataset(x_val, y_val, reference=train)
     return lgb.train(_params(objective, seed), train, num_boost_round=MAX_ROUNDS,
                      valid_sets=[valid], callbacks=[lgb.early_stopping(30, verbose=False)])
@@ -82,7 +82,7 @@ def rule_senior(frame: pd.DataFrame) -> np.ndarray:
 def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic: bool = False,
                  senior_share: float = SENIOR_SHARE, churn_horizon_days: int = 90) -> TrainResult:
     """Trains both models on a point-in-time training frame and writes the model folder."""
-    x_all = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    x_all = frame[list(MODEL_FEATURES)].to_numpy(dtype=np.float64)
     is_val = _latest(np.ones(len(frame), dtype=bool))  # the frame is time-ordered
     ces = frame["ces"].to_numpy(dtype=np.float64)
     churned = frame["churned"].to_numpy(dtype=np.float64)
@@ -111,7 +111,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     return _write_folder(models_dir, effort_model, churn_model, {
         "created_at": created.isoformat(),
         "feature_service": FEATURE_SERVICE_NAME,
-        "features": list(FEATURE_NAMES),
+        "features": list(MODEL_FEATURES),
         "thresholds": {"effort_score": t_effort, "churn_risk": t_churn},
         "senior_share_target": senior_share,
         "priors": {

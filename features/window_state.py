@@ -1,0 +1,99 @@
+"""Per-customer window state: the few events that still matter, compacted and serialised.
+
+Serving recomputes the features from this state at the moment of scoring, so windows are right
+at read time (an 8-day-old contact leaves contacts_7d even when nothing happened since), and
+training recomputes them the same way at each label's time.
+
+`compact(events, now)` keeps a subset S such that, for every t >= now and any events E2 dated
+after now - RETAINED_SPAN, compute_features(S + E2, t) == compute_features(events + E2, t):
+- every event of the last RETAINED_SPAN (the longest window, 30 days, plus slack);
+- the latest contact and the transfers after it; the latest voice contact and its IVR steps;
+- the latest event carrying a sentiment; the latest profile values;
+- the latest complaint opened and what followed it;
+- emails still open at the cut, which later answers close first (oldest first).
+At most MAX_WINDOW_EVENTS recent events are kept, so a customer's state stays bounded.
+"""
+
+import json
+from collections.abc import Iterable
+
+from features.events import ET, Event
+from features.journey import DAY, HOUR, VOICE
+
+RETAINED_SPAN = 31 * DAY
+MAX_WINDOW_EVENTS = 1000
+MAX_OPEN_EMAILS = 100
+
+# Compact column order of a serialised event.
+_FIELDS = ("event_id", "occurred_at", "type", "channel", "intent", "wait_seconds", "sentiment",
+           "ivr_menu", "customer_since", "customer_value")
+
+
+def _order(events: Iterable[Event]) -> list[Event]:
+    return sorted(events, key=lambda e: (e.occurred_at, e.event_id))
+
+
+def compact(events: Iterable[Event], now: float) -> list[Event]:
+    """The events that can still change a feature at `now` or later, in time order."""
+    ordered = _order(events)
+    cut = now - RETAINED_SPAN
+    old = [e for e in ordered if e.occurred_at <= cut]
+    recent = [e for e in ordered if e.occurred_at > cut][-MAX_WINDOW_EVENTS:]
+    if not old:
+        return recent
+    keep: dict[str, Event] = {}
+
+    def hold(*kept: Event | None) -> None:
+        for event in kept:
+            if event is not None:
+                keep[event.event_id] = event
+
+    # Anchors of the "latest ..." features, looked up over all events.
+    contacts = [e for e in ordered if e.type == ET.EVENT_TYPE_CONTACT]
+    if contacts:
+        last = contacts[-1]
+        hold(last, *(e for e in old if e.type == ET.EVENT_TYPE_TRANSFER
+                     and e.occurred_at >= last.occurred_at))
+    voice = [c for c in contacts if c.channel == VOICE]
+    if voice:
+        end = voice[-1].occurred_at
+        hold(voice[-1], *(e for e in old if e.type == ET.EVENT_TYPE_IVR_STEP
+                          and end - HOUR <= e.occurred_at <= end))
+    hold(next((e for e in reversed(old) if e.sentiment is not None), None))
+    hold(next((e for e in reversed(old) if e.type == ET.EVENT_TYPE_PROFILE_UPDATE
+               and e.customer_since is not None), None))
+    hold(next((e for e in reversed(old) if e.type == ET.EVENT_TYPE_PROFILE_UPDATE
+               and e.customer_value is not None), None))
+    opened = [i for i, e in enumerate(old) if e.type == ET.EVENT_TYPE_COMPLAINT_OPENED]
+    if opened:
+        hold(*(e for e in old[opened[-1]:] if e.type in (
+            ET.EVENT_TYPE_COMPLAINT_OPENED, ET.EVENT_TYPE_COMPLAINT_ACKNOWLEDGED,
+            ET.EVENT_TYPE_COMPLAINT_RESOLVED)))
+    hold(*_open_emails(old)[-MAX_OPEN_EMAILS:])
+    # The last IVR step before the cut still decides whether the first recent step is a retry.
+    hold(next((e for e in reversed(old) if e.type == ET.EVENT_TYPE_IVR_STEP), None))
+    return _order([*keep.values(), *recent])
+
+
+def _open_emails(ordered: list[Event]) -> list[Event]:
+    open_emails: list[Event] = []
+    for e in ordered:
+        if e.type == ET.EVENT_TYPE_EMAIL_RECEIVED:
+            open_emails.append(e)
+        elif e.type == ET.EVENT_TYPE_EMAIL_ANSWERED and open_emails:
+            open_emails.pop(0)
+    return open_emails
+
+
+def encode(events: Iterable[Event]) -> str:
+    """Compact JSON of the state's events (what the online and offline stores hold)."""
+    return json.dumps([[getattr(e, name) for name in _FIELDS] for e in events],
+                      separators=(",", ":"))
+
+
+def decode(state: str | None, customer_id: str) -> list[Event]:
+    """The events of an encoded state; an empty or missing state has none."""
+    if not state:
+        return []
+    return [Event(customer_id=customer_id, **dict(zip(_FIELDS, row, strict=True)))
+            for row in json.loads(state)]
