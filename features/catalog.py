@@ -91,8 +91,8 @@ JOURNEY_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("complaint_age_days", "float", "Days since the latest complaint was opened; "
                 "missing when there is none.", _COMPLAINT, "COMPLAINT_AGE",
                 "complaint opened {value:.0f} days ago"),
-    FeatureSpec("sentiment_last", "float", "Sentiment (-1 to 1) of the latest event that carried "
-                "one; missing when none did.", "speech/text analytics locate frustration",
+    FeatureSpec("sentiment_last", "float", "Sentiment (-1 to 1) of the latest contact or survey "
+                "that carried one; missing when none did.", "speech/text analytics locate frustration",
                 "NEGATIVE_SENTIMENT", "last sentiment {value:+.2f}"),
     FeatureSpec("negative_contacts_30d", "int", "Contacts in 30 days with sentiment below -0.3.",
                 "speech/text analytics locate frustration", "NEGATIVE_CONTACTS",

@@ -19,6 +19,7 @@ How each event type moves the features:
 - SELF_SERVICE: self_service_fail_7d (with a following contact).
 - PROACTIVE_NOTICE: proactive_notices_7d.  PROFILE_UPDATE: tenure_days, customer_value.
 - SURVEY: no journey feature (it is a label); its sentiment, if any, updates sentiment_last.
+Sentiment on other event types is ignored.
 """
 
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ from features.events import ET, Event
 HOUR, DAY = 3600.0, 86400.0
 NEGATIVE_SENTIMENT = -0.3
 IVR_RETRY_GAP = 600.0
+SENTIMENT_EVENT_TYPES = frozenset({ET.EVENT_TYPE_CONTACT, ET.EVENT_TYPE_SURVEY})
 VOICE = 1
 def compute_features(events: Iterable[Event], as_of: float) -> dict[str, Any]:
     """The feature row for events known at `as_of` (epoch seconds); None marks missing values."""
@@ -78,8 +80,8 @@ def compute_features(events: Iterable[Event], as_of: float) -> dict[str, Any]:
         "hours_since_last_contact": (as_of - last_contact.occurred_at) / HOUR
         if last_contact else None,
     }
-    row["sentiment_last"] = next(
-        (e.sentiment for e in reversed(ordered) if e.sentiment is not None), None)
+    row["sentiment_last"] = next((e.sentiment for e in reversed(ordered) if e.sentiment is not None
+                                  and e.type in SENTIMENT_EVENT_TYPES), None)
     row["complaint_state"], row["complaint_age_days"] = _complaint(ordered, as_of)
     row["tenure_days"], row["customer_value"] = _relationship(ordered, as_of)
     return row

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import redis
 
@@ -191,12 +191,12 @@ class RedisJourneyState:
                 try:
                     # Optimistic transaction: retried if another writer touches these keys.
                     pipe.watch(state_key, *seen_keys)
-                    seen = pipe.mget(seen_keys)
+                    seen = cast(list[Any], pipe.mget(seen_keys))
                     fresh = [e for e, flag in zip(group, seen, strict=True) if flag is None]
                     if not fresh:
                         pipe.unwatch()
                         return []
-                    state, generation = pipe.hmget(state_key, ["state", "generation"])
+                    state, generation = cast(list[Any], pipe.hmget(state_key, ["state", "generation"]))
                     merged = encode(compact(
                         [*decode(_text(state), customer_id), *fresh], now))
                     pipe.multi()
@@ -215,7 +215,8 @@ class RedisJourneyState:
         return decode(_text(self._client.hget(self._state_key(customer_id), "state")), customer_id)
 
     def pending(self, limit: int) -> list[PendingCustomer]:
-        customer_ids = [_text(c) for c in self._client.srandmember(self._pending_key, limit) or []]
+        members = cast(list[Any], self._client.srandmember(self._pending_key, limit) or [])
+        customer_ids = [_text(c) for c in members]
         pipe = self._client.pipeline(transaction=False)
         for customer_id in customer_ids:
             pipe.hmget(self._state_key(customer_id), ["state", "generation"])

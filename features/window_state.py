@@ -8,7 +8,7 @@ training recomputes them the same way at each label's time.
 after now - RETAINED_SPAN, compute_features(S + E2, t) == compute_features(events + E2, t):
 - every event of the last RETAINED_SPAN (the longest window, 30 days, plus slack);
 - the latest contact and the transfers after it; the latest voice contact and its IVR steps;
-- the latest event carrying a sentiment; the latest profile values;
+- the latest contact or survey carrying a sentiment; the latest profile values;
 - the latest complaint opened and what followed it;
 - emails still open at the cut, which later answers close first (oldest first).
 At most MAX_WINDOW_EVENTS recent events are kept, so a customer's state stays bounded.
@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable
 
 from features.events import ET, Event
-from features.journey import DAY, HOUR, VOICE
+from features.journey import DAY, HOUR, SENTIMENT_EVENT_TYPES, VOICE
 
 RETAINED_SPAN = 31 * DAY
 MAX_WINDOW_EVENTS = 1000
@@ -59,7 +59,8 @@ def compact(events: Iterable[Event], now: float) -> list[Event]:
         end = voice[-1].occurred_at
         hold(voice[-1], *(e for e in old if e.type == ET.EVENT_TYPE_IVR_STEP
                           and end - HOUR <= e.occurred_at <= end))
-    hold(next((e for e in reversed(old) if e.sentiment is not None), None))
+    hold(next((e for e in reversed(old) if e.sentiment is not None
+               and e.type in SENTIMENT_EVENT_TYPES), None))
     hold(next((e for e in reversed(old) if e.type == ET.EVENT_TYPE_PROFILE_UPDATE
                and e.customer_since is not None), None))
     hold(next((e for e in reversed(old) if e.type == ET.EVENT_TYPE_PROFILE_UPDATE
@@ -72,7 +73,8 @@ def compact(events: Iterable[Event], now: float) -> list[Event]:
     hold(*_open_emails(old)[-MAX_OPEN_EMAILS:])
     # The last IVR step before the cut still decides whether the first recent step is a retry.
     hold(next((e for e in reversed(old) if e.type == ET.EVENT_TYPE_IVR_STEP), None))
-    return _order([*keep.values(), *recent])
+    keep.update((e.event_id, e) for e in recent)
+    return _order(keep.values())
 
 
 def _open_emails(ordered: list[Event]) -> list[Event]:

@@ -13,10 +13,10 @@ import pytest
 import redis
 
 from features.backfill import load_history
-from features.recorder import JourneyRecorder
-from features.state import open_state
 from features.event_files import read_events
 from features.events import Event
+from features.recorder import JourneyRecorder
+from features.state import open_state
 from features.store import open_store
 from service.model_bundle import promote
 from service.server import RunningServer, create_server
