@@ -98,19 +98,23 @@ class JourneyRecorder:
     def _flush(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         total = 0
         while batch := self._state.pending(FLUSH_CHUNK):
-            self._push(batch, now)
-            self._state.mark_pushed(batch)
+            row_times = self._push(batch, now)
+            self._state.mark_pushed(list(zip(batch, row_times, strict=True)))
             total += len(batch)
             if progress:
                 progress(len(batch))
         return total
 
-    def _push(self, batch: list[PendingCustomer], now: float) -> None:
-        records = [feature_record(p.customer_id, p.events,
-                                  max([now, *(e.occurred_at for e in p.events)]))
-                   for p in batch]
+    def _push(self, batch: list[PendingCustomer], now: float) -> list[float]:
+        # Each row strictly after the customer's previous one (microsecond rows), so that a
+        # skewed clock or a future-dated event can never make Feast keep a stale row.
+        row_times = [max(now, p.last_row_time + 2e-6, *(e.occurred_at for e in p.events))
+                     for p in batch]
+        records = [feature_record(p.customer_id, p.events, t)
+                   for p, t in zip(batch, row_times, strict=True)]
         frame = rows_frame(records)
         with self._store_lock:
             self._store.push(PUSH_SOURCE_NAME, frame, to=PushMode.ONLINE)
         # The offline half of ONLINE_AND_OFFLINE, as an appended part instead of a file rewrite.
         append_history(Path(self._store.repo_path), frame)
+        return row_times

@@ -33,6 +33,9 @@ class PendingCustomer:
     customer_id: str
     events: list[Event]
     generation: int
+    # Time of the last row pushed for this customer: the next row must be strictly later,
+    # because Feast's Redis store ignores a row that is not newer than the stored one.
+    last_row_time: float
 
 
 class JourneyState(Protocol):
@@ -50,8 +53,8 @@ class JourneyState(Protocol):
         """Up to `limit` customers whose state is newer than their last push."""
         ...
 
-    def mark_pushed(self, pushed: list[PendingCustomer]) -> None:
-        """Records that these generations reached the feature store."""
+    def mark_pushed(self, pushed: list[tuple[PendingCustomer, float]]) -> None:
+        """Records that these generations reached the feature store, with their row times."""
         ...
 
     def close(self) -> None:
@@ -88,7 +91,7 @@ class SqliteJourneyState:
                                "occurred_at REAL NOT NULL)")
             self._conn.execute("CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY "
                                "KEY, state TEXT NOT NULL, generation INTEGER NOT NULL, "
-                               "pushed INTEGER NOT NULL DEFAULT 0)")
+                               "pushed INTEGER NOT NULL DEFAULT 0, row_time REAL NOT NULL DEFAULT 0)")
             self._conn.execute("CREATE INDEX IF NOT EXISTS pending_customers ON customers "
                                "(customer_id) WHERE generation > pushed")
 
@@ -137,15 +140,17 @@ class SqliteJourneyState:
     def pending(self, limit: int) -> list[PendingCustomer]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT customer_id, state, generation FROM customers WHERE generation > pushed "
-                "LIMIT ?", (limit,)).fetchall()
-        return [PendingCustomer(cid, decode(state, cid), gen) for cid, state, gen in rows]
+                "SELECT customer_id, state, generation, row_time FROM customers "
+                "WHERE generation > pushed LIMIT ?", (limit,)).fetchall()
+        return [PendingCustomer(cid, decode(state, cid), gen, row_time)
+                for cid, state, gen, row_time in rows]
 
-    def mark_pushed(self, pushed: list[PendingCustomer]) -> None:
+    def mark_pushed(self, pushed: list[tuple[PendingCustomer, float]]) -> None:
         with self._lock:
             self._conn.executemany(
-                "UPDATE customers SET pushed = MAX(pushed, ?) WHERE customer_id = ?",
-                [(p.generation, p.customer_id) for p in pushed])
+                "UPDATE customers SET pushed = MAX(pushed, ?), row_time = MAX(row_time, ?) "
+                "WHERE customer_id = ?",
+                [(p.generation, row_time, p.customer_id) for p, row_time in pushed])
 
     def close(self) -> None:
         self._conn.close()
@@ -155,7 +160,8 @@ class SqliteJourneyState:
 _MARK_PUSHED = """
 local generation = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
 local pushed = math.max(tonumber(redis.call('HGET', KEYS[1], 'pushed') or '0'), tonumber(ARGV[1]))
-redis.call('HSET', KEYS[1], 'pushed', pushed)
+local row_time = math.max(tonumber(redis.call('HGET', KEYS[1], 'row_time') or '0'), tonumber(ARGV[3]))
+redis.call('HSET', KEYS[1], 'pushed', pushed, 'row_time', string.format('%.6f', row_time))
 if pushed >= generation then redis.call('SREM', KEYS[2], ARGV[2]) end
 return 1
 """
@@ -219,15 +225,17 @@ class RedisJourneyState:
         customer_ids = [_text(c) for c in members]
         pipe = self._client.pipeline(transaction=False)
         for customer_id in customer_ids:
-            pipe.hmget(self._state_key(customer_id), ["state", "generation"])
-        return [PendingCustomer(cid, decode(_text(state), cid), int(generation or 0))
-                for cid, (state, generation) in zip(customer_ids, pipe.execute(), strict=True)]
+            pipe.hmget(self._state_key(customer_id), ["state", "generation", "row_time"])
+        return [PendingCustomer(cid, decode(_text(state), cid), int(generation or 0),
+                                float(row_time or 0))
+                for cid, (state, generation, row_time)
+                in zip(customer_ids, pipe.execute(), strict=True)]
 
-    def mark_pushed(self, pushed: list[PendingCustomer]) -> None:
+    def mark_pushed(self, pushed: list[tuple[PendingCustomer, float]]) -> None:
         pipe = self._client.pipeline(transaction=False)
-        for p in pushed:
+        for p, row_time in pushed:
             self._mark_pushed(keys=[self._state_key(p.customer_id), self._pending_key],
-                              args=[p.generation, p.customer_id], client=pipe)
+                              args=[p.generation, p.customer_id, f"{row_time:.6f}"], client=pipe)
         pipe.execute()
 
     def close(self) -> None:

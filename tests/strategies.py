@@ -1,5 +1,7 @@
 """Hypothesis strategies for journey event streams."""
 
+from dataclasses import replace
+
 from hypothesis import strategies as st
 
 from features.events import ET, Event
@@ -38,8 +40,4 @@ def journeys(draw: st.DrawFn, now: float, customers: tuple[str, ...], max_age_da
             customer_since=now - draw(st.floats(0, 4000)) * DAY if profile else None,
             customer_value=draw(st.floats(0, 5000)) if profile else None,
         ))
-    return [Event(**{**_fields(e), "customer_id": e.event_id.rsplit("-", 1)[0]}) for e in events]
-
-
-def _fields(event: Event) -> dict[str, object]:
-    return {name: getattr(event, name) for name in Event.__slots__}
+    return [replace(e, customer_id=e.event_id.rsplit("-", 1)[0]) for e in events]

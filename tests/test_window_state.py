@@ -1,5 +1,7 @@
 """Compaction keeps exactly what later features need: a property test against full history."""
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +20,7 @@ NOW = 1_790_000_000.0
 def test_compacted_state_gives_the_full_history_features(
         old: list[Event], later: list[Event], offsets: list[float]) -> None:
     later = [e for e in later if e.occurred_at > NOW - RETAINED_SPAN]
-    later = [Event(**{**{n: getattr(e, n) for n in Event.__slots__}, "event_id": "L" + e.event_id})
-             for e in later]
+    later = [replace(e, event_id="L" + e.event_id) for e in later]
     state = compact(old, NOW)
     assert len(state) <= len(old)
     for offset in offsets:
