@@ -5,8 +5,11 @@ at read time (an 8-day-old contact leaves contacts_7d even when nothing happened
 training recomputes them the same way at each label's time.
 
 `compact(events, now)` keeps a subset S such that, for every t >= now and any events E2 dated
-after now - RETAINED_SPAN, compute_features(S + E2, t) == compute_features(events + E2, t):
-- every event of the last RETAINED_SPAN (the longest window, 30 days, plus slack);
+after now - RETAINED_SPAN (or after the customer's newest event minus RETAINED_SPAN, if older),
+compute_features(S + E2, t) == compute_features(events + E2, t). So arrival order does not matter
+within that span, and a history replayed in time order is exact. It keeps:
+- every event of the RETAINED_SPAN (the longest window, 30 days, plus slack) before the
+  customer's newest event (or before now, if that is earlier), and one hour more;
 - the latest contact and the transfers after it; the latest voice contact and its IVR steps;
 - the latest contact or survey carrying a sentiment; the latest profile values;
 - the latest complaint opened and what followed it;
@@ -36,7 +39,11 @@ def _order(events: Iterable[Event]) -> list[Event]:
 def compact(events: Iterable[Event], now: float) -> list[Event]:
     """The events that can still change a feature at `now` or later, in time order."""
     ordered = _order(events)
-    cut = now - RETAINED_SPAN
+    if not ordered:
+        return []
+    # Cut relative to the customer's newest event, so that a history replayed in time order is
+    # exact however old it is; the extra hour covers the IVR and self-service look-backs.
+    cut = min(now, ordered[-1].occurred_at) - RETAINED_SPAN - HOUR
     old = [e for e in ordered if e.occurred_at <= cut]
     recent = [e for e in ordered if e.occurred_at > cut][-MAX_WINDOW_EVENTS:]
     if not old:
