@@ -62,3 +62,4 @@ clean:  ## remove demo data, models and the feature store's data (keeps .venv)
 
 bench: demo  ## measure start-up, Score latency/throughput and ScoreBatch on the demo (see BENCHMARKS.md)
 	$(PY) bench/score_bench.py
+	$(PY) bench/journey_bench.py
