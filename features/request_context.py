@@ -17,11 +17,16 @@ def _repeats(events: Sequence[Event], intent: str, at: float) -> int | None:
 
 def from_request(events: Sequence[Event], at: float, channel: int, intent: str,
                  queue_wait_seconds: float, ivr_steps_so_far: int) -> dict[str, Any]:
-    """Context of a ScoreRequest at `at`; `events` are the customer's window-state events."""
+    """Context of a ScoreRequest at `at`; `events` are the customer's window-state events.
+
+    Without a channel the request describes no arriving contact (an outreach batch, say), so
+    wait and IVR steps are missing rather than zero, as in training rows without a contact.
+    """
+    contact = bool(channel)
     return {
-        "request_channel": channel or None,
-        "request_queue_wait_seconds": queue_wait_seconds,
-        "request_ivr_steps": ivr_steps_so_far,
+        "request_channel": channel if contact else None,
+        "request_queue_wait_seconds": queue_wait_seconds if contact else None,
+        "request_ivr_steps": ivr_steps_so_far if contact else None,
         "request_repeat_intent_7d": _repeats(events, intent, at),
     }
 

@@ -73,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from features.backfill import load_history
     from features.event_files import count_records, read_events
     from features.events import Event
-    from service.model_bundle import promote
+    from service.registry import promote
     from training.dataset import read_labels, training_frame
     from training.train import train_models
 

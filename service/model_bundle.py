@@ -9,9 +9,10 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from service.calibration import Calibrator
+
 MANIFEST = "manifest.json"
 EFFORT_MODEL, CHURN_MODEL = "effort.lgb.txt", "churn.lgb.txt"
-CURRENT_POINTER = "CURRENT"
 
 
 class ModelBundleError(RuntimeError):
@@ -49,13 +50,14 @@ class ModelBundle:
     churn_horizon_days: int
     effort: lgb.Booster
     churn: lgb.Booster
+    calibrator: Calibrator
     manifest: dict[str, Any]
 
     def predict(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(effort_score 0-100, churn_risk 0-1) for rows of features in feature_names order."""
-        ces = self.effort.predict(matrix, num_threads=1)
-        churn = self.churn.predict(matrix, num_threads=1)
-        return ces_to_effort_score(np.asarray(ces)), np.clip(np.asarray(churn), 0.0, 1.0)
+        """(effort_score 0-100, calibrated churn_risk 0-1) for rows in feature_names order."""
+        ces = np.clip(np.asarray(self.effort.predict(matrix, num_threads=1)), 1.0, 7.0)
+        raw = np.asarray(self.churn.predict(matrix, num_threads=1))
+        return ces_to_effort_score(ces), np.clip(self.calibrator.apply(raw), 0.0, 1.0)
 
     def contributions(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature TreeSHAP contributions (last column is the bias) for both models."""
@@ -94,22 +96,6 @@ def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) 
         prior_effort_score=manifest["priors"]["effort_score"],
         prior_churn_risk=manifest["priors"]["churn_risk"],
         churn_horizon_days=manifest["churn_horizon_days"],
-        effort=effort, churn=churn, manifest=manifest,
+        effort=effort, churn=churn,
+        calibrator=Calibrator.from_json(manifest["churn_calibration"]), manifest=manifest,
     )
-
-
-def current_folder(models_dir: Path) -> Path:
-    """The promoted model folder named by models_dir/CURRENT."""
-    pointer = models_dir / CURRENT_POINTER
-    if not pointer.is_file():
-        raise ModelBundleError(f"no promoted model in {models_dir}: run `effort train` first")
-    return models_dir / pointer.read_text().strip()
-
-
-def promote(models_dir: Path, version: str) -> None:
-    """Points models_dir/CURRENT at a version folder, atomically."""
-    if not (models_dir / version / MANIFEST).is_file():
-        raise ModelBundleError(f"no model version {version} in {models_dir}")
-    tmp = models_dir / f".{CURRENT_POINTER}.tmp"
-    tmp.write_text(version + "\n")
-    tmp.replace(models_dir / CURRENT_POINTER)

@@ -26,7 +26,9 @@ from service.api.v1 import (
 )
 from service.errors import ErrorMappingInterceptor
 from service.feature_reader import FeastFeatureReader
-from service.model_bundle import current_folder, load_bundle
+from service.model_bundle import load_bundle
+from service.registry import current_folder
+from service.reloader import ModelReloader
 from service.scoring import Scorer
 from service.settings import Settings
 
@@ -47,10 +49,12 @@ class RunningServer:
     health: health.HealthServicer
     scorer: Scorer
     state: JourneyState
+    reloader: ModelReloader
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
         """Health NOT_SERVING first, then drain in-flight calls within `grace` seconds."""
         self.health.enter_graceful_shutdown()
+        self.reloader.stop()
         self.server.stop(grace).wait()
         self.state.close()
 
@@ -95,8 +99,11 @@ def create_server(settings: Settings) -> RunningServer:
     server.start()
     for name in (*SERVICE_NAMES, ""):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reloader = ModelReloader(scorer, settings.models_dir, MODEL_FEATURES,
+                             settings.model_poll_seconds)
+    reloader.start()
     log.info("serving model %s on port %d", bundle.version, port)
-    return RunningServer(server, port, health_servicer, scorer, state)
+    return RunningServer(server, port, health_servicer, scorer, state, reloader)
 
 
 def serve(settings: Settings) -> None:

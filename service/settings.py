@@ -24,3 +24,5 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("var/models"), description="folder of versioned model folders")
     max_batch: int = Field(10_000, ge=1, description="most customers per ScoreBatch call")
     max_reasons: int = Field(5, ge=1, le=20, description="most reasons per score")
+    model_poll_seconds: float = Field(2.0, ge=0, description="how often to look for a newly "
+                                      "promoted model; 0 turns hot reload off")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import redis
 
@@ -18,7 +19,7 @@ from features.events import Event
 from features.recorder import JourneyRecorder
 from features.state import open_state
 from features.store import open_store
-from service.model_bundle import promote
+from service.registry import promote
 from service.server import RunningServer, create_server
 from service.settings import Settings
 from training.dataset import read_labels, training_frame
@@ -26,7 +27,7 @@ from training.simulate import simulate, write_files
 from training.train import train_models
 
 SIM_END = datetime(2026, 11, 1, tzinfo=UTC)
-SIM_CUSTOMERS = 1200
+SIM_CUSTOMERS = 3000
 
 
 def free_port() -> int:
@@ -71,11 +72,13 @@ class DemoWorld:
     labels: Path
     models_dir: Path
     version: str
+    repo: Path
+    frame: pd.DataFrame
 
 
 @pytest.fixture(scope="session")
 def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
-    """SYNTHETIC events and labels for 1,200 customers, loaded into SQLite and trained on."""
+    """SYNTHETIC events and labels for 3,000 customers, loaded into SQLite and trained on."""
     root = tmp_path_factory.mktemp("world")
     result = simulate(SIM_CUSTOMERS, 180, SIM_END, seed=11)
     events, labels = write_files(result, root / "demo")
@@ -87,7 +90,7 @@ def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
     frame = training_frame(store, read_labels(labels))
     trained = train_models(frame, root / "models", synthetic=True)
     promote(root / "models", trained.version)
-    return DemoWorld(events, labels, root / "models", trained.version)
+    return DemoWorld(events, labels, root / "models", trained.version, repo, frame)
 
 
 def _loaded_settings(world: DemoWorld, repo: Path, online_store: str, redis_address: str) -> Settings:

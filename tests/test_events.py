@@ -1,6 +1,7 @@
 """Event validation: bad events are rejected with the field at fault, good ones round-trip."""
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,29 @@ def test_json_round_trip_keeps_every_field() -> None:
 def test_customer_id_rules() -> None:
     assert customer_id_problem("C000001") is None
     assert customer_id_problem("") and customer_id_problem("a b") and customer_id_problem("é")
+
+
+def test_parquet_events_read_like_json_lines(tmp_path: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    from features.event_files import read_events
+
+    events = [
+        Event("p1", "C000001", 1_790_000_000.5, ET.EVENT_TYPE_CONTACT, channel=2, intent="billing",
+              wait_seconds=30.0, sentiment=-0.5),
+        Event("p2", "C000001", 1_790_000_100.0, ET.EVENT_TYPE_PROFILE_UPDATE,
+              customer_since=1_700_000_000.0, customer_value=900.0),
+    ]
+    records = [json.loads(e.to_json()) for e in events]
+    frame = pd.DataFrame.from_records(records)
+    for column in ("occurredAt", "customerSince"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    path = tmp_path / "events.parquet"
+    frame.to_parquet(path, index=False)
+    bad = tmp_path / "bad.parquet"
+    frame.assign(type=["EVENT_TYPE_NOPE", "EVENT_TYPE_CONTACT"]).to_parquet(bad, index=False)
+    assert list(read_events(path, NOW)) == events
+    parsed = list(read_events(bad, NOW))
+    assert isinstance(parsed[0], InvalidEvent) and parsed[0].field == "type"

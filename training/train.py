@@ -1,5 +1,13 @@
-"""Fits the effort and churn LightGBM models and writes a versioned model folder."""
+"""Fits the effort and churn LightGBM models and writes a versioned model folder with a report.
 
+Rows are time-ordered. Each task splits its labelled rows by time: the first 60% train, the next
+15% stop boosting early, the next 10% calibrate churn probabilities (isotonic), the last 15% are
+the held-out test on which every reported metric is measured. Class imbalance: positives are
+weighted by negatives/positives; calibration then restores true probabilities. Same data and
+seed give the same model bytes (deterministic LightGBM, fixed threads).
+"""
+
+import itertools
 import json
 import platform
 from dataclasses import dataclass
@@ -11,14 +19,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from features.catalog import (
-    COMPLAINT_UNACKNOWLEDGED,
-    FEATURE_SERVICE_NAME,
-    MODEL_FEATURES,
-)
+from features.catalog import COMPLAINT_UNACKNOWLEDGED, FEATURE_SERVICE_NAME, MODEL_FEATURES
 from service.model_bundle import (
     CHURN_MODEL,
     EFFORT_MODEL,
@@ -26,10 +28,13 @@ from service.model_bundle import (
     ces_to_effort_score,
     sha256_of,
 )
+from training.calibration import fit_isotonic
+from training.evaluate import churn_metrics, effort_metrics, per_channel, rule_flags
 
 SENIOR_SHARE = 0.15
-VALIDATION_SHARE = 0.2
+SPLITS = (0.60, 0.15, 0.10, 0.15)  # train, early stopping, calibration, test
 MAX_ROUNDS = 300
+MIN_LABELS = 200
 
 
 @dataclass(frozen=True)
@@ -41,22 +46,34 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
-def _params(objective: str, seed: int) -> dict[str, Any]:
-    params: dict[str, Any] = {
+def _params(objective: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
         "objective": objective, "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 40,
         "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0,
         "seed": seed, "deterministic": True, "force_row_wise": True, "num_threads": 2,
-        "verbosity": -1,
+        "verbosity": -1, **extra,
     }
-    return params
 
 
-def _fit(objective: str, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-         seed: int) -> lgb.Booster:
+def fit_booster(objective: str, x: np.ndarray, y: np.ndarray, x_stop: np.ndarray,
+                y_stop: np.ndarray, seed: int, extra: dict[str, Any] | None = None) -> lgb.Booster:
+    """A LightGBM booster, stopped when the early-stopping rows stop improving."""
     train = lgb.Dataset(x, y, feature_name=list(MODEL_FEATURES), free_raw_data=False)
-    valid = lgb.Dataset(x_val, y_val, reference=train)
-    return lgb.train(_params(objective, seed), train, num_boost_round=MAX_ROUNDS,
-                     valid_sets=[valid], callbacks=[lgb.early_stopping(30, verbose=False)])
+    stop = lgb.Dataset(x_stop, y_stop, reference=train)
+    return lgb.train(_params(objective, seed, extra or {}), train, num_boost_round=MAX_ROUNDS,
+                     valid_sets=[stop], callbacks=[lgb.early_stopping(30, verbose=False)])
+
+
+def split_by_time(mask: np.ndarray) -> list[np.ndarray]:
+    """The rows selected by mask cut into SPLITS by position (rows are time-ordered)."""
+    index = np.flatnonzero(mask)
+    bounds = [*np.cumsum([0, *[round(len(index) * s) for s in SPLITS[:-1]]]).tolist(), len(index)]
+    parts = []
+    for start, end in itertools.pairwise(bounds):
+        part = np.zeros_like(mask)
+        part[index[start:end]] = True
+        parts.append(part)
+    return parts
 
 
 def fit_thresholds(effort: np.ndarray, churn: np.ndarray, rule: np.ndarray,
@@ -65,8 +82,7 @@ def fit_thresholds(effort: np.ndarray, churn: np.ndarray, rule: np.ndarray,
     low, high = 0.0, 1.0
     for _ in range(40):
         q = (low + high) / 2
-        t_effort, t_churn = np.quantile(effort, q), np.quantile(churn, q)
-        senior = (effort >= t_effort) | (churn >= t_churn) | rule
+        senior = (effort >= np.quantile(effort, q)) | (churn >= np.quantile(churn, q)) | rule
         if senior.mean() > share:
             low = q
         else:
@@ -74,105 +90,132 @@ def fit_thresholds(effort: np.ndarray, churn: np.ndarray, rule: np.ndarray,
     return float(np.quantile(effort, high)), float(np.quantile(churn, high))
 
 
-def rule_senior(frame: pd.DataFrame) -> np.ndarray:
-    """The routing rule that overrides scores: an unacknowledged complaint goes senior."""
-    return (frame["complaint_state"].to_numpy() == COMPLAINT_UNACKNOWLEDGED)
-
-
 def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic: bool = False,
-                 senior_share: float = SENIOR_SHARE, churn_horizon_days: int = 90) -> TrainResult:
+                 senior_share: float = SENIOR_SHARE, churn_horizon_days: int = 90,
+                 data_source: str = "") -> TrainResult:
     """Trains both models on a point-in-time training frame and writes the model folder."""
-    x_all = frame[list(MODEL_FEATURES)].to_numpy(dtype=np.float64)
-    is_val = _latest(np.ones(len(frame), dtype=bool))  # the frame is time-ordered
+    x = frame[list(MODEL_FEATURES)].to_numpy(dtype=np.float64)
     ces = frame["ces"].to_numpy(dtype=np.float64)
     churned = frame["churned"].to_numpy(dtype=np.float64)
-    has_ces = ~np.isnan(ces)
     # Only labels whose churn horizon has passed are unbiased: later ones know churners only.
     horizon_closed = (frame["event_timestamp"] <= frame["event_timestamp"].max()
                       - pd.Timedelta(days=churn_horizon_days)).to_numpy()
-    has_churn = ~np.isnan(churned) & horizon_closed
-    if has_ces.sum() < 100 or has_churn.sum() < 100:
-        raise ValueError("too few labelled rows to train: need at least 100 CES answers and 100 "
-                         f"churn outcomes older than the {churn_horizon_days}-day horizon")
-    va_e, va_c = _latest(has_ces), _latest(has_churn)
-    tr_e, tr_c = has_ces & ~va_e, has_churn & ~va_c
-    effort_model = _fit("regression", x_all[tr_e], ces[tr_e], x_all[va_e], ces[va_e], seed)
-    churn_model = _fit("binary", x_all[tr_c], churned[tr_c], x_all[va_c], churned[va_c], seed)
+    has_ces, has_churn = ~np.isnan(ces), ~np.isnan(churned) & horizon_closed
+    if has_ces.sum() < MIN_LABELS or has_churn.sum() < MIN_LABELS:
+        raise ValueError(f"too few labelled rows to train: need at least {MIN_LABELS} CES answers "
+                         f"and {MIN_LABELS} churn outcomes older than the {churn_horizon_days}-day "
+                         f"horizon (have {int(has_ces.sum())} and {int(has_churn.sum())})")
+    e_train, e_stop, e_cal, e_test = split_by_time(has_ces)
+    c_train, c_stop, c_cal, c_test = split_by_time(has_churn)
+    e_train |= e_cal  # effort has no calibration step: its calibration rows train
+    positives = churned[c_train].sum()
+    imbalance = {"scale_pos_weight": float((c_train.sum() - positives) / max(positives, 1.0))}
+    # Weighted positives skew probabilities, so stop on ranking (AUC), not log loss; the
+    # isotonic calibration afterwards restores probabilities.
+    churn_params = {**imbalance, "metric": "auc"}
 
-    effort_val = ces_to_effort_score(np.asarray(effort_model.predict(x_all[is_val])))
-    churn_val = np.asarray(churn_model.predict(x_all[is_val]))
-    rule_val = rule_senior(frame[is_val])
-    t_effort, t_churn = fit_thresholds(effort_val, churn_val, rule_val, senior_share)
+    effort_model = fit_booster("regression", x[e_train], ces[e_train], x[e_stop], ces[e_stop], seed)
+    churn_model = fit_booster("binary", x[c_train], churned[c_train], x[c_stop], churned[c_stop],
+                              seed, churn_params)
+    calibrator = fit_isotonic(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
 
-    metrics = _metrics(frame, x_all, va_e, va_c, ces, churned, effort_model, churn_model)
-    metrics["senior_share_validation"] = float(
-        ((effort_val >= t_effort) | (churn_val >= t_churn) | rule_val).mean())
+    rule = rule_flags(frame)
+    raw_test = np.asarray(churn_model.predict(x[c_test]))
+    risk_test = calibrator.apply(raw_test)
+    ces_test = np.clip(np.asarray(effort_model.predict(x[e_test])), 1.0, 7.0)
+    test_rows = c_test | e_test
+    risk_rows = calibrator.apply(np.asarray(churn_model.predict(x[test_rows])))
+    ces_rows = np.clip(np.asarray(effort_model.predict(x[test_rows])), 1.0, 7.0)
+    churn_part, ces_part = c_test[test_rows], e_test[test_rows]
+    metrics: dict[str, Any] = {
+        "churn": churn_metrics(risk_test, raw_test, churned[c_test], rule[c_test], senior_share),
+        "effort": effort_metrics(ces_test, ces[e_test], rule[e_test]),
+        "per_channel": per_channel(frame[test_rows], risk_rows[churn_part],
+                                   churned[test_rows][churn_part], ces_rows[ces_part],
+                                   ces[test_rows][ces_part], churn_part, ces_part),
+        "importance": _importance(effort_model, churn_model),
+        "trees": {"effort": effort_model.num_trees(), "churn": churn_model.num_trees()},
+        "class_weight": imbalance,
+    }
+
+    # Thresholds on every contact of the test period, labelled or not.
+    period = (frame["event_timestamp"] >= frame["event_timestamp"][test_rows].min()).to_numpy()
+    effort_period = ces_to_effort_score(np.clip(np.asarray(effort_model.predict(x[period])), 1, 7))
+    churn_period = calibrator.apply(np.asarray(churn_model.predict(x[period])))
+    unack = frame["complaint_state"].to_numpy()[period] == COMPLAINT_UNACKNOWLEDGED
+    t_effort, t_churn = fit_thresholds(effort_period, churn_period, unack, senior_share)
+    metrics["senior_share_test_period"] = float(
+        ((effort_period >= t_effort) | (churn_period >= t_churn) | unack).mean())
+
     created = datetime.now(UTC)
-    return _write_folder(models_dir, effort_model, churn_model, {
+    manifest = {
         "created_at": created.isoformat(),
         "feature_service": FEATURE_SERVICE_NAME,
         "features": list(MODEL_FEATURES),
         "thresholds": {"effort_score": t_effort, "churn_risk": t_churn},
         "senior_share_target": senior_share,
-        "priors": {
-            "effort_score": float(ces_to_effort_score(np.array([np.nanmean(ces)]))[0]),
-            "churn_risk": float(churned[has_churn].mean()),
-        },
+        "churn_calibration": calibrator.to_json(),
+        "priors": {"effort_score": float(ces_to_effort_score(np.array([np.nanmean(ces)]))[0]),
+                   "churn_risk": float(churned[has_churn].mean())},
         "churn_horizon_days": churn_horizon_days,
-        "training_window": {
-            "start": frame["event_timestamp"].min().isoformat(),
-            "end": frame["event_timestamp"].max().isoformat(),
-        },
+        "training_window": {"start": frame["event_timestamp"].min().isoformat(),
+                            "end": frame["event_timestamp"].max().isoformat()},
         "rows": {"total": len(frame), "ces_labels": int(has_ces.sum()),
                  "churn_labels": int(has_churn.sum())},
-        "metrics": metrics,
+        "splits": dict(zip(("train", "early_stopping", "calibration", "test"), SPLITS, strict=True)),
         "synthetic_data": synthetic,
+        "data_source": data_source,
         "seed": seed,
         "libraries": {name: package_version(name) for name in
-                      ("lightgbm", "feast", "numpy", "scikit-learn")} | {
-                          "python": platform.python_version()},
-    }, created)
-
-
-def _latest(mask: np.ndarray) -> np.ndarray:
-    """The last VALIDATION_SHARE of the rows selected by mask (rows are time-ordered)."""
-    index = np.flatnonzero(mask)
-    latest = np.zeros_like(mask)
-    latest[index[len(index) - max(1, int(len(index) * VALIDATION_SHARE)):]] = True
-    return latest
-
-
-def _metrics(frame: pd.DataFrame, x: np.ndarray, va_e: np.ndarray, va_c: np.ndarray,
-             ces: np.ndarray, churned: np.ndarray, effort_model: lgb.Booster,
-             churn_model: lgb.Booster) -> dict[str, Any]:
-    predicted_ces = np.asarray(effort_model.predict(x[va_e]))
-    churn_pred = np.asarray(churn_model.predict(x[va_c]))
-    rule = ((frame["contacts_7d"].to_numpy() >= 3) | (frame["complaint_state"].to_numpy() == 1)
-            | (frame["complaint_state"].to_numpy() == 2))[va_c]
-    return {
-        "validation_rows": {"ces": int(va_e.sum()), "churn": int(va_c.sum())},
-        "effort_mae_ces": float(np.mean(np.abs(predicted_ces - ces[va_e]))),
-        "effort_spearman": float(spearmanr(predicted_ces, ces[va_e]).statistic),
-        "churn_roc_auc": float(roc_auc_score(churned[va_c], churn_pred)),
-        "churn_pr_auc": float(average_precision_score(churned[va_c], churn_pred)),
-        "churn_brier": float(brier_score_loss(churned[va_c], churn_pred)),
-        "churn_base_rate": float(churned[va_c].mean()),
-        "rule_baseline_roc_auc": float(roc_auc_score(churned[va_c], rule.astype(float))),
-        "effort_trees": effort_model.num_trees(),
-        "churn_trees": churn_model.num_trees(),
+                      ("lightgbm", "feast", "numpy", "scikit-learn")}
+        | {"python": platform.python_version()},
     }
+    return _write_folder(models_dir, effort_model, churn_model, manifest, metrics, created)
+
+
+def _importance(effort_model: lgb.Booster, churn_model: lgb.Booster) -> dict[str, dict[str, float]]:
+    """Total gain per feature, as a share of each model's total."""
+    shares = {}
+    for name, model in (("effort", effort_model), ("churn", churn_model)):
+        gain = np.asarray(model.feature_importance(importance_type="gain"), dtype=float)
+        total = gain.sum() or 1.0
+        shares[name] = {f: float(g / total) for f, g in zip(MODEL_FEATURES, gain, strict=True)}
+    return shares
 
 
 def _write_folder(models_dir: Path, effort_model: lgb.Booster, churn_model: lgb.Booster,
-                  manifest: dict[str, Any], created: datetime) -> TrainResult:
+                  manifest: dict[str, Any], metrics: dict[str, Any],
+                  created: datetime) -> TrainResult:
+    """Writes models, metrics, report and manifest into a staging folder, then renames it."""
+    from training.report import write_report
+
     staging = models_dir / f".staging-{created.strftime('%Y%m%d%H%M%S%f')}"
     staging.mkdir(parents=True)
     effort_model.save_model(str(staging / EFFORT_MODEL))
     churn_model.save_model(str(staging / CHURN_MODEL))
     checksums = {name: sha256_of(staging / name) for name in (EFFORT_MODEL, CHURN_MODEL)}
     version = f"{created.strftime('%Y%m%d-%H%M%S')}-{checksums[CHURN_MODEL][:8]}"
-    manifest = {"version": version, **manifest, "checksums": checksums}
+    manifest = {"version": version, **manifest, "metrics": _headline(metrics),
+                "checksums": checksums}
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_report(staging / "report.html", manifest, metrics)
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     folder = models_dir / version
     staging.rename(folder)
     return TrainResult(version=version, folder=folder, metrics=manifest["metrics"])
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The figures worth a glance, for the manifest and `effort models list`."""
+    churn, effort = metrics["churn"], metrics["effort"]
+    return {
+        "churn_roc_auc": churn["roc_auc"], "churn_pr_auc": churn["pr_auc"],
+        "churn_brier": churn["brier"], "churn_base_rate": churn["base_rate"],
+        "churn_lift_at_senior_share": churn["at_senior_share"]["lift"],
+        "churn_capture_at_senior_share": churn["at_senior_share"]["capture"],
+        "rule_baseline_roc_auc": churn["rule"]["roc_auc"],
+        "rule_baseline_lift": churn["rule"]["lift"],
+        "churn_lift_at_rule_share": (churn["at_rule_share"] or {}).get("lift"),
+        "effort_mae_ces": effort["mae_ces"], "effort_spearman": effort["spearman"],
+        "senior_share_test_period": metrics["senior_share_test_period"],
+    }

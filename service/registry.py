@@ -1,0 +1,82 @@
+"""The model registry: versioned folders under models_dir, a CURRENT pointer and its history.
+
+`promote` points CURRENT at a version and pushes it on PROMOTIONS; `rollback` pops the latest
+promotion and points CURRENT at the one before. Running servers watch CURRENT (service/reloader.py).
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.model_bundle import MANIFEST, ModelBundleError
+
+CURRENT_POINTER = "CURRENT"
+PROMOTIONS = "PROMOTIONS"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One model version as the registry lists it."""
+
+    version: str
+    created_at: str
+    metrics: dict[str, Any]
+    synthetic_data: bool
+    current: bool
+
+
+def current_version(models_dir: Path) -> str | None:
+    """The promoted version, or None when nothing was promoted."""
+    pointer = models_dir / CURRENT_POINTER
+    return pointer.read_text().strip() or None if pointer.is_file() else None
+
+
+def current_folder(models_dir: Path) -> Path:
+    """The promoted model folder."""
+    version = current_version(models_dir)
+    if version is None:
+        raise ModelBundleError(f"no promoted model in {models_dir}: run `effort train --promote`")
+    return models_dir / version
+
+
+def list_versions(models_dir: Path) -> list[VersionInfo]:
+    """Every complete model folder, oldest first."""
+    current = current_version(models_dir)
+    versions = []
+    for manifest_path in sorted(models_dir.glob(f"*/{MANIFEST}")):
+        manifest = json.loads(manifest_path.read_text())
+        versions.append(VersionInfo(manifest["version"], manifest["created_at"],
+                                    manifest.get("metrics", {}),
+                                    bool(manifest.get("synthetic_data")),
+                                    manifest["version"] == current))
+    return versions
+
+
+def _history(models_dir: Path) -> list[str]:
+    path = models_dir / PROMOTIONS
+    return path.read_text().split() if path.is_file() else []
+
+
+def _point(models_dir: Path, version: str, history: list[str]) -> None:
+    for name, text in ((PROMOTIONS, "\n".join(history) + "\n"), (CURRENT_POINTER, version + "\n")):
+        tmp = models_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(models_dir / name)  # atomic: readers see the old or the new pointer
+
+
+def promote(models_dir: Path, version: str) -> None:
+    """Serves `version` from now on (running servers switch within their poll interval)."""
+    if not (models_dir / version / MANIFEST).is_file():
+        raise ModelBundleError(f"no model version {version} in {models_dir} "
+                               "(see `effort models list`)")
+    _point(models_dir, version, [*_history(models_dir), version])
+
+
+def rollback(models_dir: Path) -> str:
+    """Returns to the version promoted before the current one; returns that version."""
+    history = _history(models_dir)
+    if len(history) < 2:
+        raise ModelBundleError("nothing to roll back to: fewer than two promotions recorded")
+    _point(models_dir, history[-2], history[:-1])
+    return history[-2]

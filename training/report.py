@@ -1,0 +1,150 @@
+"""The evaluation report: one self-contained HTML page with plots, beside metrics.json."""
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen: render to PNG
+import matplotlib.pyplot as plt
+
+TOP_FEATURES = 12
+
+
+def _png(figure: Any) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+    plt.close(figure)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def _roc_pr(churn: dict[str, Any]) -> str:
+    figure, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4))
+    roc.plot(churn["roc_curve"]["x"], churn["roc_curve"]["y"],
+             label=f"churn model (AUC {churn['roc_auc']:.3f})")
+    roc.plot([0, 1], [0, 1], ":", color="grey", label="chance")
+    rule = churn["rule"]
+    roc.scatter([rule["share"]], [rule["capture"]], color="red", zorder=3,
+                label=f"rule (AUC {rule['roc_auc']:.3f}); flags {rule['share']:.0%}")
+    roc.set(xlabel="false positive rate / share flagged (rule)", ylabel="true positive rate",
+            title="ROC")
+    roc.legend(loc="lower right", fontsize=8)
+    pr.plot(churn["pr_curve"]["x"], churn["pr_curve"]["y"],
+            label=f"churn model (AP {churn['pr_auc']:.3f})")
+    pr.axhline(churn["base_rate"], linestyle=":", color="grey", label="base rate")
+    pr.scatter([rule["capture"]], [rule["lift"] * churn["base_rate"]], color="red", zorder=3,
+               label="rule")
+    pr.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    pr.legend(fontsize=8)
+    return _png(figure)
+
+
+def _calibration(churn: dict[str, Any]) -> str:
+    curve = churn["calibration_curve"]
+    figure, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
+    ax.plot(curve["raw_predicted"], curve["raw_observed"], "o--", label="before calibration")
+    ax.plot(curve["predicted"], curve["observed"], "o-", label="isotonic (served)")
+    ax.set(xlabel="predicted churn probability", ylabel="observed churn rate",
+           title=f"Calibration (Brier {churn['brier']:.3f}, "
+                 f"{churn['brier_uncalibrated']:.3f} before)")
+    ax.legend(fontsize=8)
+    return _png(figure)
+
+
+def _lift(churn: dict[str, Any]) -> str:
+    bars = [("rule", churn["rule"]["lift"], churn["rule"]["capture"], churn["rule"]["share"])]
+    if churn["at_rule_share"]:
+        s = churn["at_rule_share"]
+        bars.append(("model, same share as rule", s["lift"], s["capture"], s["share"]))
+    s = churn["at_senior_share"]
+    bars.append(("model, senior share", s["lift"], s["capture"], s["share"]))
+    figure, (lift, capture) = plt.subplots(1, 2, figsize=(10, 3.5))
+    names = [f"{b[0]}\n({b[3]:.0%} of contacts)" for b in bars]
+    lift.bar(names, [b[1] for b in bars], color=["tab:red", "tab:blue", "tab:green"][:len(bars)])
+    lift.set(title="Lift: churn rate among flagged / base rate", ylabel="lift")
+    capture.bar(names, [b[2] for b in bars], color=["tab:red", "tab:blue", "tab:green"][:len(bars)])
+    capture.set(title="Capture: share of churners flagged", ylabel="capture", ylim=(0, 1))
+    for ax in (lift, capture):
+        ax.tick_params(axis="x", labelsize=8)
+    return _png(figure)
+
+
+def _importance(importance: dict[str, dict[str, float]]) -> str:
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, name in zip(axes, ("churn", "effort"), strict=True):
+        top = sorted(importance[name].items(), key=lambda kv: kv[1])[-TOP_FEATURES:]
+        ax.barh([k for k, _ in top], [v for _, v in top])
+        ax.set(title=f"{name} model: share of total gain", xlabel="share")
+        ax.tick_params(axis="y", labelsize=8)
+    return _png(figure)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _f(value: Any, pattern: str = "{:.3f}") -> str:
+    return "n/a" if value is None or value != value else pattern.format(value)
+
+
+def write_report(path: Path, manifest: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """Writes the HTML evaluation report of a model version."""
+    churn, effort = metrics["churn"], metrics["effort"]
+    banner = ("<p class='synthetic'>SYNTHETIC DATA: these figures describe Effort's journey "
+              "simulator, not a real contact center.</p>" if manifest["synthetic_data"] else "")
+    side_by_side = _table([
+        ["churn ROC-AUC", _f(churn["roc_auc"]), _f(churn["rule"]["roc_auc"])],
+        ["churn PR-AUC", _f(churn["pr_auc"]), "n/a"],
+        ["churn Brier score (lower is better)", _f(churn["brier"]), "n/a"],
+        ["lift at the rule's share", _f((churn["at_rule_share"] or {}).get("lift"), "{:.2f}"),
+         _f(churn["rule"]["lift"], "{:.2f}")],
+        ["capture at the rule's share", _f((churn["at_rule_share"] or {}).get("capture"), "{:.1%}"),
+         _f(churn["rule"]["capture"], "{:.1%}")],
+        [f"lift / capture at senior share {churn['at_senior_share']['share']:.0%}",
+         f"{_f(churn['at_senior_share']['lift'], '{:.2f}')} / "
+         f"{_f(churn['at_senior_share']['capture'], '{:.1%}')}", "n/a"],
+        ["effort MAE, CES points", _f(effort["mae_ces"]),
+         f"{_f(effort['mae_ces_mean_baseline'])} (mean answer)"],
+        ["effort Spearman with CES", _f(effort["spearman"]), _f(effort["rule_spearman"])],
+    ], ["metric (held-out test rows)", "models", "rule: 3+ contacts in 7 days or open complaint"])
+    channels = _table([[c["channel"], str(c["churn_rows"]), _f(c.get("churn_roc_auc")),
+                        str(c["ces_rows"]), _f(c.get("effort_mae_ces"))]
+                       for c in metrics["per_channel"]],
+                      ["channel of the contact", "churn rows", "churn ROC-AUC", "CES rows",
+                       "effort MAE"])
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Effort model {manifest['version']}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;
+text-align:left}}.synthetic{{background:#fff3cd;border:1px solid #e0b000;padding:8px;
+font-weight:bold}}img{{max-width:100%}}</style></head><body>
+<h1>Effort model {html.escape(manifest['version'])}</h1>{banner}
+<p>Trained {html.escape(manifest['created_at'])} on {manifest['rows']['total']:,} label rows
+({manifest['rows']['ces_labels']:,} CES answers, {manifest['rows']['churn_labels']:,} churn
+outcomes with a closed {manifest['churn_horizon_days']}-day horizon), labels from
+{html.escape(manifest['training_window']['start'])} to
+{html.escape(manifest['training_window']['end'])}, feature service
+<code>{html.escape(manifest['feature_service'])}</code>. Time-ordered splits: 60% train, 15% early
+stopping, 10% churn calibration, 15% held-out test; all figures below are on the test rows.
+Thresholds: effort score &ge; {manifest['thresholds']['effort_score']:.1f} or churn risk &ge;
+{manifest['thresholds']['churn_risk']:.3f} (or an unacknowledged complaint) sends a contact senior:
+{metrics['senior_share_test_period']:.1%} of the test period's contacts, target
+{manifest['senior_share_target']:.0%}.</p>
+<h2>Models beside today's rule</h2>{side_by_side}
+<h2>Churn: ranking</h2>{_roc_pr(churn)}
+<h2>Churn: calibration</h2>{_calibration(churn)}
+<h2>Churn: lift and capture</h2>{_lift(churn)}
+<h2>By channel</h2>{channels}
+<h2>Feature importance</h2>{_importance(metrics['importance'])}
+<p>Machine-readable figures: <code>metrics.json</code> beside this page; the manifest holds the
+headline figures, checksums and library versions.</p>
+</body></html>
+"""
+    path.write_text(page)
