@@ -109,6 +109,7 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"(rule baseline {m['rule_baseline_roc_auc']:.3f}), effort MAE "
           f"{m['effort_mae_ces']:.2f} CES points, Spearman {m['effort_spearman']:.3f}",
           file=sys.stderr)
+    print(f"report: {result.folder / 'report.html'}", file=sys.stderr)
     if args.promote:
         promote(settings.models_dir, result.version)
         print(f"promoted {result.version} in {settings.models_dir}", file=sys.stderr)
@@ -138,6 +139,31 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         print("  " + line)
     if len(rejections) > 20:
         print(f"  ... and {len(rejections) - 20:,} more")
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from service.registry import list_versions, promote, rollback
+
+    models_dir = _settings().models_dir
+    if args.action == "list":
+        versions = list_versions(models_dir)
+        if not versions:
+            print(f"no model versions in {models_dir}")
+        for v in versions:
+            m = v.metrics
+            print(f"{'*' if v.current else ' '} {v.version}  churn AUC "
+                  f"{m.get('churn_roc_auc', float('nan')):.3f} (rule "
+                  f"{m.get('rule_baseline_roc_auc', float('nan')):.3f})  effort MAE "
+                  f"{m.get('effort_mae_ces', float('nan')):.2f}"
+                  f"{'  SYNTHETIC data' if v.synthetic_data else ''}")
+    elif args.action == "promote":
+        if not args.version:
+            raise CliError("promote needs a VERSION (see `effort models list`)")
+        promote(models_dir, args.version)
+        print(f"promoted {args.version}; running servers switch within "
+              f"EFFORT_MODEL_POLL_SECONDS")
+    else:
+        print(f"rolled back to {rollback(models_dir)}")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -196,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--senior-share", type=_share, default=0.15,
                    help="share of contacts to route senior (default 0.15)")
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("models", help="list, promote or roll back model versions",
+                       description="The model registry in EFFORT_MODELS_DIR. Running servers "
+                       "pick up a promoted version without dropping calls.")
+    p.add_argument("action", choices=["list", "promote", "rollback"])
+    p.add_argument("version", nargs="?", help="version to promote")
+    p.set_defaults(run=cmd_models)
 
     p = sub.add_parser("serve", help="run the gRPC server and the metrics endpoint")
     p.add_argument("--port", type=int, help="gRPC port (default EFFORT_GRPC_PORT or 50051)")

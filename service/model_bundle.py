@@ -72,30 +72,33 @@ def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) 
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise ModelBundleError(f"no {MANIFEST} in model folder {folder}")
-    manifest = json.loads(manifest_path.read_text())
-    for name, digest in manifest["checksums"].items():
-        path = folder / name
-        if not path.is_file() or sha256_of(path) != digest:
-            raise ModelBundleError(f"checksum mismatch for {path}: the model folder is corrupted")
-    features = tuple(manifest["features"])
-    if expected_features is not None and features != expected_features:
-        missing = sorted(set(expected_features) ^ set(features))
-        raise ModelBundleError(
-            f"model {manifest['version']} was trained on other features than the feature service "
-            f"serves (differing: {', '.join(missing) or 'order'})")
-    effort = lgb.Booster(model_file=str(folder / EFFORT_MODEL))
-    churn = lgb.Booster(model_file=str(folder / CHURN_MODEL))
-    for booster in (effort, churn):
-        if tuple(booster.feature_name()) != features:
-            raise ModelBundleError(f"model file features differ from the manifest in {folder}")
-    thresholds = manifest["thresholds"]
-    return ModelBundle(
-        version=manifest["version"], feature_names=features,
-        feature_service=manifest["feature_service"],
-        thresholds=Thresholds(thresholds["effort_score"], thresholds["churn_risk"]),
-        prior_effort_score=manifest["priors"]["effort_score"],
-        prior_churn_risk=manifest["priors"]["churn_risk"],
-        churn_horizon_days=manifest["churn_horizon_days"],
-        effort=effort, churn=churn,
-        calibrator=Calibrator.from_json(manifest["churn_calibration"]), manifest=manifest,
-    )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        for name, digest in manifest["checksums"].items():
+            path = folder / name
+            if not path.is_file() or sha256_of(path) != digest:
+                raise ModelBundleError(f"checksum mismatch for {path}: the model folder is corrupted")
+        features = tuple(manifest["features"])
+        if expected_features is not None and features != expected_features:
+            missing = sorted(set(expected_features) ^ set(features))
+            raise ModelBundleError(
+                f"model {manifest['version']} was trained on other features than the feature service "
+                f"serves (differing: {', '.join(missing) or 'order'})")
+        effort = lgb.Booster(model_file=str(folder / EFFORT_MODEL))
+        churn = lgb.Booster(model_file=str(folder / CHURN_MODEL))
+        for booster in (effort, churn):
+            if tuple(booster.feature_name()) != features:
+                raise ModelBundleError(f"model file features differ from the manifest in {folder}")
+        thresholds = manifest["thresholds"]
+        return ModelBundle(
+            version=manifest["version"], feature_names=features,
+            feature_service=manifest["feature_service"],
+            thresholds=Thresholds(thresholds["effort_score"], thresholds["churn_risk"]),
+            prior_effort_score=manifest["priors"]["effort_score"],
+            prior_churn_risk=manifest["priors"]["churn_risk"],
+            churn_horizon_days=manifest["churn_horizon_days"],
+            effort=effort, churn=churn,
+            calibrator=Calibrator.from_json(manifest["churn_calibration"]), manifest=manifest,
+        )
+    except KeyError as missing:
+        raise ModelBundleError(f"manifest in {folder} lacks {missing}: retrain with this version") from None

@@ -44,7 +44,7 @@ def test_score_against_no_server_is_one_line() -> None:
 
 def test_help_lists_every_subcommand() -> None:
     result = run("--help")
-    for command in ("simulate", "train", "serve", "score", "ingest"):
+    for command in ("simulate", "train", "serve", "score", "ingest", "models"):
         assert command in result.stdout
 
 
