@@ -38,9 +38,22 @@ def read_events(path: Path, now: float | None = None) -> Iterator[ParsedEvent]:
                 yield error
 
 
+REQUIRED_FIELDS = (("event_id", "eventId"), ("customer_id", "customerId"),
+                   ("occurred_at", "occurredAt"), ("type", "type"))
+
+
+class EventSchemaError(ValueError):
+    """An events file whose columns do not follow the documented schema."""
+
+
 def _parquet_events(path: Path, now: float | None) -> Iterator[ParsedEvent]:
     import pyarrow.parquet as pq
 
+    columns = set(pq.read_schema(path).names)
+    for snake, camel in REQUIRED_FIELDS:
+        if snake not in columns and camel not in columns:
+            raise EventSchemaError(f"events file {path} lacks column '{snake}' (or '{camel}'); "
+                                   "see the README for the events schema")
     for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
         for record in batch.to_pylist():
             try:

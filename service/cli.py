@@ -81,16 +81,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     labels = read_labels(args.labels)  # check the labels before any long step
     store, recorder = _open(settings)
     events: list[Event] = []
-    rejected = 0
+    rejected, first_problem = 0, ""
     with _progress(count_records(args.events), "reading events") as tick:
-        for item in read_events(args.events):
+        for number, item in enumerate(read_events(args.events), start=1):
             if isinstance(item, Event):
                 events.append(item)
             else:
                 rejected += 1
+                first_problem = first_problem or f"record {number}: {item.field}: {item.reason}"
             tick(1)
+    if not events:
+        raise CliError(f"no valid events in {args.events}" + (
+            f"; first problem: {first_problem}" if first_problem else ""))
     if rejected:
-        print(f"events: {rejected:,} invalid records skipped (see `effort ingest` for details)",
+        print(f"events: {rejected:,} invalid records skipped, the first: {first_problem}",
               file=sys.stderr)
     with ExitStack() as bars:
         loaded = load_history(store, recorder, events,

@@ -34,15 +34,17 @@ def read_labels(path: Path) -> pd.DataFrame:
         labels["event_timestamp"] = pd.to_datetime(raw["label_time"], utc=True, format="ISO8601")
     except (ValueError, TypeError) as error:
         raise LabelSchemaError(f"column 'label_time' must hold RFC 3339 times: {error}") from None
-    ces = pd.to_numeric(raw["ces"].replace("", None), errors="coerce")
-    bad_ces = ces.notna() & ~ces.between(1, 7)
-    if bad_ces.any() or (raw["ces"].astype(str).str.strip().ne("") & ces.isna()).any():
+    ces_text = raw["ces"].astype(str).str.strip()
+    blank = ces_text.isin(["", "nan", "None", "<NA>", "NaN"])
+    ces = pd.to_numeric(raw["ces"].where(~blank, None), errors="coerce")
+    if (ces.notna() & ~ces.between(1, 7)).any() or (~blank & ces.isna()).any():
         raise LabelSchemaError("column 'ces' must hold CES answers 1-7 or be empty")
     labels["ces"] = ces
     churned = raw["churned"].astype(str).str.strip().str.lower()
-    if not churned.isin(["true", "false", "", "1", "0", "none", "nan"]).all():
+    if not churned.isin(["true", "false", "", "1", "0", "1.0", "0.0", "none", "nan", "<na>"]).all():
         raise LabelSchemaError("column 'churned' must hold true, false or be empty")
-    labels["churned"] = churned.map({"true": 1.0, "1": 1.0, "false": 0.0, "0": 0.0})
+    labels["churned"] = churned.map({"true": 1.0, "1": 1.0, "1.0": 1.0, "false": 0.0, "0": 0.0,
+                                     "0.0": 0.0})
     return labels
 
 
