@@ -105,8 +105,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     frame = training_frame(store, labels)
     print(f"training set: {len(frame):,} label rows joined point-in-time through Feast",
           file=sys.stderr)
-    result = train_models(frame, settings.models_dir, seed=args.seed, synthetic=args.synthetic,
-                          senior_share=args.senior_share)
+    with ExitStack() as cluster:
+        client = None
+        if args.engine == "dask":
+            from dask.distributed import Client
+
+            from training.dask_engine import local_client
+
+            client = cluster.enter_context(
+                Client(args.dask_scheduler) if args.dask_scheduler else local_client())
+            print(f"training on Dask: {client.dashboard_link or client.scheduler.address}",
+                  file=sys.stderr)
+        result = train_models(frame, settings.models_dir, seed=args.seed,
+                              synthetic=args.synthetic, senior_share=args.senior_share,
+                              data_source=f"{args.events} + {args.labels}", dask_client=client)
     m = result.metrics
     tag = "SYNTHETIC data" if args.synthetic else "your data"
     print(f"metrics on {tag} (validation = latest 20%): churn ROC-AUC {m['churn_roc_auc']:.3f} "
@@ -225,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="training seed (default 7)")
     p.add_argument("--senior-share", type=_share, default=0.15,
                    help="share of contacts to route senior (default 0.15)")
+    p.add_argument("--engine", choices=["local", "dask"], default="local",
+                   help="local LightGBM (default) or lightgbm.dask on a Dask cluster")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786; "
+                   "without it --engine dask starts a local cluster of 2 workers")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("models", help="list, promote or roll back model versions",

@@ -56,8 +56,17 @@ def _params(objective: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def fit_booster(objective: str, x: np.ndarray, y: np.ndarray, x_stop: np.ndarray,
-                y_stop: np.ndarray, seed: int, extra: dict[str, Any] | None = None) -> lgb.Booster:
-    """A LightGBM booster, stopped when the early-stopping rows stop improving."""
+                y_stop: np.ndarray, seed: int, extra: dict[str, Any] | None = None,
+                dask_client: Any = None) -> lgb.Booster:
+    """A LightGBM booster, stopped when the early-stopping rows stop improving.
+
+    With a Dask client it trains with lightgbm.dask across the cluster's workers instead.
+    """
+    if dask_client is not None:
+        from training.dask_engine import fit_on_dask
+
+        return fit_on_dask(dask_client, _params(objective, seed, extra or {}), MODEL_FEATURES,
+                           x, y, x_stop, y_stop, MAX_ROUNDS)
     train = lgb.Dataset(x, y, feature_name=list(MODEL_FEATURES), free_raw_data=False)
     stop = lgb.Dataset(x_stop, y_stop, reference=train)
     return lgb.train(_params(objective, seed, extra or {}), train, num_boost_round=MAX_ROUNDS,
@@ -92,8 +101,11 @@ def fit_thresholds(effort: np.ndarray, churn: np.ndarray, rule: np.ndarray,
 
 def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic: bool = False,
                  senior_share: float = SENIOR_SHARE, churn_horizon_days: int = 90,
-                 data_source: str = "") -> TrainResult:
-    """Trains both models on a point-in-time training frame and writes the model folder."""
+                 data_source: str = "", dask_client: Any = None) -> TrainResult:
+    """Trains both models on a point-in-time training frame and writes the model folder.
+
+    `dask_client` (a dask.distributed Client) trains both boosters with lightgbm.dask.
+    """
     x = frame[list(MODEL_FEATURES)].to_numpy(dtype=np.float64)
     ces = frame["ces"].to_numpy(dtype=np.float64)
     churned = frame["churned"].to_numpy(dtype=np.float64)
@@ -114,9 +126,10 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     # isotonic calibration afterwards restores probabilities.
     churn_params = {**imbalance, "metric": "auc"}
 
-    effort_model = fit_booster("regression", x[e_train], ces[e_train], x[e_stop], ces[e_stop], seed)
+    effort_model = fit_booster("regression", x[e_train], ces[e_train], x[e_stop], ces[e_stop], seed,
+                               dask_client=dask_client)
     churn_model = fit_booster("binary", x[c_train], churned[c_train], x[c_stop], churned[c_stop],
-                              seed, churn_params)
+                              seed, churn_params, dask_client=dask_client)
     calibrator = fit_isotonic(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
 
     rule = rule_flags(frame)
@@ -166,6 +179,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "synthetic_data": synthetic,
         "data_source": data_source,
         "seed": seed,
+        "engine": "dask" if dask_client is not None else "local",
         "libraries": {name: package_version(name) for name in
                       ("lightgbm", "feast", "numpy", "scikit-learn")}
         | {"python": platform.python_version()},
