@@ -60,6 +60,7 @@ proto-check: $(STAMP)  ## fail when service/api/v1 differs from what `make proto
 clean:  ## remove demo data, models and the feature store's data (keeps .venv)
 	rm -rf var features/data
 
-bench: demo  ## measure start-up, Score latency/throughput and ScoreBatch on the demo (see BENCHMARKS.md)
+bench: demo  ## measure serving, ingestion and training on the demo (see BENCHMARKS.md)
 	$(PY) bench/score_bench.py
 	$(PY) bench/journey_bench.py
+	$(PY) bench/train_bench.py

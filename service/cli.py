@@ -121,10 +121,11 @@ def cmd_train(args: argparse.Namespace) -> None:
                               data_source=f"{args.events} + {args.labels}", dask_client=client)
     m = result.metrics
     tag = "SYNTHETIC data" if args.synthetic else "your data"
-    print(f"metrics on {tag} (validation = latest 20%): churn ROC-AUC {m['churn_roc_auc']:.3f} "
-          f"(rule baseline {m['rule_baseline_roc_auc']:.3f}), effort MAE "
-          f"{m['effort_mae_ces']:.2f} CES points, Spearman {m['effort_spearman']:.3f}",
-          file=sys.stderr)
+    print(f"metrics on {tag} (held-out test = latest 15% of labels): churn ROC-AUC "
+          f"{m['churn_roc_auc']:.3f} (rule {m['rule_baseline_roc_auc']:.3f}), lift at senior share "
+          f"{m['churn_lift_at_senior_share']:.2f} (rule's lift {m['rule_baseline_lift']:.2f} at "
+          f"its own share), effort MAE {m['effort_mae_ces']:.2f} CES points, Spearman "
+          f"{m['effort_spearman']:.3f}", file=sys.stderr)
     print(f"report: {result.folder / 'report.html'}", file=sys.stderr)
     if args.promote:
         promote(settings.models_dir, result.version)
