@@ -27,10 +27,11 @@ def _roc_pr(churn: dict[str, Any]) -> str:
              label=f"churn model (AUC {churn['roc_auc']:.3f})")
     roc.plot([0, 1], [0, 1], ":", color="grey", label="chance")
     rule = churn["rule"]
-    roc.scatter([rule["share"]], [rule["capture"]], color="red", zorder=3,
-                label=f"rule (AUC {rule['roc_auc']:.3f}); flags {rule['share']:.0%}")
-    roc.set(xlabel="false positive rate / share flagged (rule)", ylabel="true positive rate",
-            title="ROC")
+    base = churn["base_rate"]
+    rule_fpr = (rule["share"] - rule["capture"] * base) / (1 - base)
+    roc.scatter([rule_fpr], [rule["capture"]], color="red", zorder=3,
+                label=f"rule (AUC {rule['roc_auc']:.3f}), flags {rule['share']:.0%}")
+    roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     roc.legend(loc="lower right", fontsize=8)
     pr.plot(churn["pr_curve"]["x"], churn["pr_curve"]["y"],
             label=f"churn model (AP {churn['pr_auc']:.3f})")
@@ -59,9 +60,9 @@ def _lift(churn: dict[str, Any]) -> str:
     bars = [("rule", churn["rule"]["lift"], churn["rule"]["capture"], churn["rule"]["share"])]
     if churn["at_rule_share"]:
         s = churn["at_rule_share"]
-        bars.append(("model, same share as rule", s["lift"], s["capture"], s["share"]))
+        bars.append(("model,\nrule's share", s["lift"], s["capture"], s["share"]))
     s = churn["at_senior_share"]
-    bars.append(("model, senior share", s["lift"], s["capture"], s["share"]))
+    bars.append(("model,\nsenior share", s["lift"], s["capture"], s["share"]))
     figure, (lift, capture) = plt.subplots(1, 2, figsize=(10, 3.5))
     names = [f"{b[0]}\n({b[3]:.0%} of contacts)" for b in bars]
     lift.bar(names, [b[1] for b in bars], color=["tab:red", "tab:blue", "tab:green"][:len(bars)])
