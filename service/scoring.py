@@ -77,7 +77,8 @@ class ScoreResult:
 class FeatureReader(Protocol):
     """Reads online features for many customers at once."""
 
-    def read(self, customer_ids: Sequence[str]) -> list[FeatureRow | None]:
+    def read(self, customer_ids: Sequence[str],
+             time_remaining: float | None = None) -> list[FeatureRow | None]:
         """Rows in request order, None for unknown customers; raises FeatureStoreUnavailable."""
         ...
 
@@ -104,8 +105,13 @@ class Scorer:
             self._bundle = bundle
             metrics.MODEL_INFO.labels(version=bundle.version).set(1)
 
-    def score_many(self, inputs: Sequence[ScoreInput], field_prefix: str = "") -> list[ScoreResult]:
-        """Scores each input; invalid input raises InvalidArgument naming the field."""
+    def score_many(self, inputs: Sequence[ScoreInput], field_prefix: str = "",
+                   time_remaining: float | None = None) -> list[ScoreResult]:
+        """Scores each input; invalid input raises InvalidArgument naming the field.
+
+        `time_remaining` (seconds until the caller's deadline) bounds the feature read; a late or
+        failed read gives prior-based answers flagged degraded, never an error.
+        """
         for i, item in enumerate(inputs):
             problem = customer_id_problem(item.customer_id)
             if problem:
@@ -114,11 +120,11 @@ class Scorer:
         bundle = self._bundle  # one bundle for the whole call, even if a swap happens meanwhile
         now = time.time()
         try:
-            rows = self._reader.read([item.customer_id for item in inputs])
+            rows = self._reader.read([item.customer_id for item in inputs], time_remaining)
             degraded_reason = ""
         except FeatureStoreUnavailable as error:
             rows, degraded_reason = [None] * len(inputs), f"feature store unavailable: {error}"
-            metrics.DEGRADED_TOTAL.labels(reason="feature_store_unavailable").inc(len(inputs))
+            metrics.DEGRADED_TOTAL.labels(reason=error.kind).inc(len(inputs))
         known = [i for i, row in enumerate(rows) if row is not None]
         results = [self._prior(item, bundle, degraded_reason) for item in inputs]
         if known:

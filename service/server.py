@@ -72,7 +72,8 @@ def create_server(settings: Settings) -> RunningServer:
     store_lock: AbstractContextManager[object] = (
         threading.Lock() if settings.online_store == "sqlite" else nullcontext())
     bundle = load_bundle(current_folder(settings.models_dir), MODEL_FEATURES)
-    scorer = Scorer(FeastFeatureReader(store, store_lock), bundle, settings.max_reasons)
+    reader = FeastFeatureReader(store, store_lock, settings.feature_timeout_seconds)
+    scorer = Scorer(reader, bundle, settings.max_reasons)
     state = open_state(settings.online_store, settings.feature_repo, settings.redis_address)
     recorder = JourneyRecorder(store, state, store_lock)
     try:

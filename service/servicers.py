@@ -51,7 +51,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         self._max_batch = max_batch
 
     def Score(self, request: scoring_pb.ScoreRequest, context: Any) -> scoring_pb.ScoreResponse:
-        return _response(self._scorer.score_many([_input(request)])[0])
+        return _response(self._scorer.score_many([_input(request)],
+                                                  time_remaining=context.time_remaining())[0])
 
     def ScoreBatch(self, request: scoring_pb.ScoreBatchRequest,
                    context: Any) -> scoring_pb.ScoreBatchResponse:
@@ -60,7 +61,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         if len(request.requests) > self._max_batch:
             raise InvalidArgument("requests", f"at most {self._max_batch} requests per call",
                                   "BATCH_TOO_LARGE")
-        results = self._scorer.score_many([_input(r) for r in request.requests], "requests")
+        results = self._scorer.score_many([_input(r) for r in request.requests], "requests",
+                                          context.time_remaining())
         return scoring_pb.ScoreBatchResponse(responses=[_response(r) for r in results])
 
 

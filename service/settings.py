@@ -24,5 +24,8 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("var/models"), description="folder of versioned model folders")
     max_batch: int = Field(10_000, ge=1, description="most customers per ScoreBatch call")
     max_reasons: int = Field(5, ge=1, le=20, description="most reasons per score")
+    feature_timeout_seconds: float = Field(1.0, gt=0, description="longest wait for the online "
+                                           "store per call (plus 1 ms per customer), within the "
+                                           "caller's deadline; later answers are degraded")
     model_poll_seconds: float = Field(2.0, ge=0, description="how often to look for a newly "
                                       "promoted model; 0 turns hot reload off")
