@@ -19,6 +19,9 @@ COMPLAINT_STATE_NAMES = {
 }
 
 
+CHANNEL_NAMES = {1: "voice", 2: "chat", 3: "email", 4: "SMS", 5: "web", 6: "app", 7: "social"}
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """One journey feature: its contract name, type, definition and how a reason reads."""
@@ -28,7 +31,7 @@ class FeatureSpec:
     definition: str
     research: str
     reason_code: str
-    # str.format template; {value} is the customer's value, {state} the complaint state name.
+    # str.format template; {value} is the customer's value, {label} its name where it has one.
     reason_text: str
 
     @property
@@ -87,7 +90,7 @@ JOURNEY_FEATURES: tuple[FeatureSpec, ...] = (
                 "UNANSWERED_EMAILS", "{value} emails in 30 days still unanswered"),
     FeatureSpec("complaint_state", "int", "State of the latest complaint: 0 none, "
                 "1 unacknowledged, 2 acknowledged not resolved, 3 resolved.", _COMPLAINT,
-                "COMPLAINT_STATE", "{state}"),
+                "COMPLAINT_STATE", "{label}"),
     FeatureSpec("complaint_age_days", "float", "Days since the latest complaint was opened; "
                 "missing when there is none.", _COMPLAINT, "COMPLAINT_AGE",
                 "complaint opened {value:.0f} days ago"),
@@ -115,7 +118,7 @@ JOURNEY_FEATURES: tuple[FeatureSpec, ...] = (
 # come from the customer's contact recorded at the label's time (see features/request_context.py).
 REQUEST_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("request_channel", "int", "Channel of the arriving contact (Channel enum number); "
-                "missing when not given.", _SWITCH, "CONTACT_CHANNEL", "contacting by channel {value}"),
+                "missing when not given.", _SWITCH, "CONTACT_CHANNEL", "contacting by {label}"),
     FeatureSpec("request_queue_wait_seconds", "float", "Seconds waited in queue so far in the "
                 "arriving contact.", _WAIT, "WAITING_NOW", "has waited {value:.0f} s in this contact"),
     FeatureSpec("request_ivr_steps", "int", "IVR steps so far in the arriving contact.", _IVR,
@@ -134,10 +137,13 @@ FEATURES_BY_NAME: dict[str, FeatureSpec] = {
 WINDOW_STATE_FIELD = "window_state"
 
 
+_VALUE_LABELS = {"complaint_state": COMPLAINT_STATE_NAMES, "request_channel": CHANNEL_NAMES}
+
+
 def reason_description(spec: FeatureSpec, value: float | None) -> str:
     """The reason text of a feature for the customer's own value."""
     if value is None or value != value:  # NaN: the customer has no value for this feature
         return f"{spec.name} unknown"
     shown: float | int = int(value) if spec.dtype == "int" else value
-    state = COMPLAINT_STATE_NAMES.get(int(value), "") if spec.name == "complaint_state" else ""
-    return spec.reason_text.format(value=shown, state=state)
+    labels = _VALUE_LABELS.get(spec.name, {})
+    return spec.reason_text.format(value=shown, label=labels.get(int(value), shown))

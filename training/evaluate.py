@@ -15,9 +15,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from features.catalog import COMPLAINT_ACKNOWLEDGED, COMPLAINT_UNACKNOWLEDGED
+from features.catalog import CHANNEL_NAMES, COMPLAINT_ACKNOWLEDGED, COMPLAINT_UNACKNOWLEDGED
 
-CHANNEL_NAMES = {1: "voice", 2: "chat", 3: "email", 4: "sms", 5: "web", 6: "app", 7: "social"}
 MIN_GROUP = 50
 
 
