@@ -13,8 +13,9 @@ from pathlib import Path
 
 import grpc
 
+from features.batches import chunked
 from features.recorder import JourneyRecorder
-from features.state import SqliteJourneyState, chunked
+from features.state import SqliteJourneyState
 from features.store import apply_definitions, open_store
 from service.api.v1 import journey_service_pb2 as jpb
 from service.api.v1 import journey_service_pb2_grpc as jgrpc

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 from feast import FeatureStore
 
+from features.batches import chunked
 from features.events import Event
 from features.recorder import JourneyRecorder
 from features.rows import feature_record, replace_backfill, rows_frame
-from features.state import chunked
 from features.store import apply_definitions
 from features.window_state import compact
 

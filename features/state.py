@@ -12,10 +12,9 @@ Adding events and bumping the generation happen in one transaction.
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -23,7 +22,6 @@ from features.events import Event
 from features.window_state import compact, decode, encode
 
 DEDUPE_HORIZON_DAYS = 400
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -254,15 +252,3 @@ def open_state(online_store: str, repo_path: Path, redis_address: str) -> Journe
         host, _, port = redis_address.partition(",")[0].partition(":")
         return RedisJourneyState(redis.Redis(host=host or "localhost", port=int(port or 6379)))
     return SqliteJourneyState(repo_path / "data" / "journey_state.db")
-
-
-def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Consecutive lists of at most `size` items."""
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

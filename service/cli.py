@@ -134,8 +134,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
+    from features.batches import chunked
     from features.event_files import ParsedEvent, count_records, read_events
-    from features.state import chunked
 
     settings = _settings()
     _, recorder = _open(settings)

@@ -5,9 +5,13 @@ from sklearn.isotonic import IsotonicRegression
 
 from service.calibration import Calibrator
 
+PROBABILITY_FLOOR = 0.002
+
 
 def fit_isotonic(raw: np.ndarray, outcome: np.ndarray) -> Calibrator:
     """Isotonic regression of outcomes on raw held-out scores, as breakpoints."""
-    model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, outcome)
+    # Kept off 0 and 1: an empty calibration bin must not claim certainty about a customer.
+    model = IsotonicRegression(y_min=PROBABILITY_FLOOR, y_max=1.0 - PROBABILITY_FLOOR,
+                               out_of_bounds="clip").fit(raw, outcome)
     return Calibrator(tuple(float(v) for v in model.X_thresholds_),
                       tuple(float(v) for v in model.y_thresholds_))
