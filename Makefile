@@ -7,15 +7,15 @@ EFFORT := $(VENV)/bin/effort
 DEMO := var/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo serve test lint typecheck proto proto-check redis-server bench clean help
+.PHONY: install constraints run demo serve test lint buf-lint typecheck proto proto-check redis-server bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv with the pinned dependencies
@@ -43,8 +43,11 @@ redis-server:  ## install redis-server from Debian's packages when it is missing
 test: $(STAMP) redis-server proto-check  ## run all tests (starts its own redis-server and gRPC servers)
 	$(PY) -m pytest -q
 
-lint: $(STAMP) proto-check  ## ruff, and fail when generated protobuf code is stale
+lint: $(STAMP) proto-check buf-lint  ## ruff, buf lint, and fail when generated protobuf code is stale
 	$(VENV)/bin/ruff check .
+
+buf-lint:  ## Buf's STANDARD and COMMENTS lint rules on proto/ (buf from the npm registry)
+	npx --yes @bufbuild/buf@1.75.0 lint
 
 typecheck: $(STAMP)  ## mypy
 	$(VENV)/bin/mypy
@@ -56,6 +59,9 @@ proto-check: $(STAMP)  ## fail when service/api/v1 differs from what `make proto
 	@tmp=$$(mktemp -d) && $(PY) proto/generate.py --out $$tmp/v1 && \
 	  diff -r -x __pycache__ $$tmp/v1 service/api/v1 >/dev/null || \
 	  { echo "service/api/v1 is stale: run make proto"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
+
+constraints: $(STAMP)  ## rewrite constraints.txt from what .venv holds (after changing pins)
+	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^effort'; } > constraints.tmp && mv constraints.tmp constraints.txt
 
 clean:  ## remove demo data, models and the feature store's data (keeps .venv)
 	rm -rf var features/data
