@@ -67,6 +67,7 @@ clean:  ## remove demo data, models and the feature store's data (keeps .venv)
 	rm -rf var features/data
 
 bench: demo  ## measure serving, ingestion and training on the demo (see BENCHMARKS.md)
+	$(PY) bench/serving_bench.py
 	$(PY) bench/score_bench.py
 	$(PY) bench/journey_bench.py
 	$(PY) bench/train_bench.py
