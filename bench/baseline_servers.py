@@ -23,7 +23,7 @@ class ConstantScoring(pb_grpc.ScoringServiceServicer):
 
     _answer = pb.ScoreResponse(effort_score=50.0, churn_risk=0.1, tier=pb.TIER_STANDARD)
 
-    async def Score(self, request: pb.ScoreRequest, context: object) -> pb.ScoreResponse:  # type: ignore[override]
+    async def Score(self, request: pb.ScoreRequest, context: object) -> pb.ScoreResponse:
         return self._answer
 
 
