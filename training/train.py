@@ -132,20 +132,19 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                               seed, churn_params, dask_client=dask_client)
     calibrator = fit_isotonic(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
 
+    # One prediction per row; every split and metric below reads from these.
+    raw_churn = np.asarray(churn_model.predict(x))
+    risk = calibrator.apply(raw_churn)
+    predicted_ces = np.clip(np.asarray(effort_model.predict(x)), 1.0, 7.0)
     rule = rule_flags(frame)
-    raw_test = np.asarray(churn_model.predict(x[c_test]))
-    risk_test = calibrator.apply(raw_test)
-    ces_test = np.clip(np.asarray(effort_model.predict(x[e_test])), 1.0, 7.0)
     test_rows = c_test | e_test
-    risk_rows = calibrator.apply(np.asarray(churn_model.predict(x[test_rows])))
-    ces_rows = np.clip(np.asarray(effort_model.predict(x[test_rows])), 1.0, 7.0)
-    churn_part, ces_part = c_test[test_rows], e_test[test_rows]
     metrics: dict[str, Any] = {
-        "churn": churn_metrics(risk_test, raw_test, churned[c_test], rule[c_test], senior_share),
-        "effort": effort_metrics(ces_test, ces[e_test], rule[e_test]),
-        "per_channel": per_channel(frame[test_rows], risk_rows[churn_part],
-                                   churned[test_rows][churn_part], ces_rows[ces_part],
-                                   ces[test_rows][ces_part], churn_part, ces_part),
+        "churn": churn_metrics(risk[c_test], raw_churn[c_test], churned[c_test], rule[c_test],
+                               senior_share),
+        "effort": effort_metrics(predicted_ces[e_test], ces[e_test], rule[e_test]),
+        "per_channel": per_channel(frame[test_rows], risk[c_test], churned[c_test],
+                                   predicted_ces[e_test], ces[e_test], c_test[test_rows],
+                                   e_test[test_rows]),
         "importance": _importance(effort_model, churn_model),
         "trees": {"effort": effort_model.num_trees(), "churn": churn_model.num_trees()},
         "class_weight": imbalance,
@@ -153,8 +152,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
 
     # Thresholds on every contact of the test period, labelled or not.
     period = (frame["event_timestamp"] >= frame["event_timestamp"][test_rows].min()).to_numpy()
-    effort_period = ces_to_effort_score(np.clip(np.asarray(effort_model.predict(x[period])), 1, 7))
-    churn_period = calibrator.apply(np.asarray(churn_model.predict(x[period])))
+    effort_period, churn_period = ces_to_effort_score(predicted_ces[period]), risk[period]
     unack = frame["complaint_state"].to_numpy()[period] == COMPLAINT_UNACKNOWLEDGED
     t_effort, t_churn = fit_thresholds(effort_period, churn_period, unack, senior_share)
     metrics["senior_share_test_period"] = float(
