@@ -9,8 +9,16 @@ from typing import Any
 
 import pybreaker
 from feast import FeatureStore
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from features.catalog import FEATURE_NAMES, FEATURE_SERVICE_NAME, JOIN_KEY, WINDOW_STATE_FIELD
+from features.catalog import (
+    FEATURE_NAMES,
+    FEATURE_SERVICE_NAME,
+    FEATURE_VIEW_NAME,
+    JOIN_KEY,
+    WINDOW_STATE_FIELD,
+)
 from features.events import Event
 from features.journey import compute_features
 from features.window_state import decode
@@ -40,6 +48,10 @@ class FeatureRow:
         return compute_features(self.events, moment)
 
 
+# A stored row: values by name (features and window state) and when it was pushed (epoch s).
+StoredRow = tuple[dict[str, Any], float] | None
+
+
 class FeastFeatureReader:
     """Online reads of the versioned feature service, one call for many customers.
 
@@ -52,10 +64,16 @@ class FeastFeatureReader:
     def __init__(self, store: FeatureStore,
                  store_lock: AbstractContextManager[object] | None = None,
                  timeout_seconds: float = 1.0, failures_to_open: int = 3,
-                 open_seconds: float = 5.0) -> None:
+                 open_seconds: float = 5.0, fast_path: bool = True) -> None:
         self._store = store
         self._lock = store_lock or nullcontext()
         self._service = store.get_feature_service(FEATURE_SERVICE_NAME)
+        # The fast path reads the one view behind the service straight from the online store
+        # (Feast's provider interface), skipping per-call registry lookups and response building.
+        self._fast_path = fast_path
+        self._view = store.get_feature_view(FEATURE_VIEW_NAME)
+        self._provider = store._get_provider()
+        self._names = [*FEATURE_NAMES, WINDOW_STATE_FIELD]
         self._timeout = timeout_seconds
         self._breaker = pybreaker.CircuitBreaker(fail_max=failures_to_open,
                                                  reset_timeout=open_seconds,
@@ -73,7 +91,7 @@ class FeastFeatureReader:
         if time_remaining is not None:
             budget = min(budget, max(0.0, time_remaining - DEADLINE_MARGIN))
         try:
-            response = self._breaker.call(self._bounded_read, customer_ids, budget)
+            stored = self._breaker.call(self._bounded_read, customer_ids, budget)
         except pybreaker.CircuitBreakerError as error:
             raise FeatureStoreUnavailable(f"circuit open after repeated failures ({error})",
                                           "circuit_open") from error
@@ -82,27 +100,62 @@ class FeastFeatureReader:
                                           "timeout") from error
         except Exception as error:  # any store failure degrades the answer, never fails it
             raise FeatureStoreUnavailable(f"{type(error).__name__}: {error}") from error
-        return self._rows(customer_ids, response)
+        return self._rows(customer_ids, stored)
 
-    def _bounded_read(self, customer_ids: Sequence[str], budget: float) -> dict[str, Any]:
+    def _bounded_read(self, customer_ids: Sequence[str], budget: float) -> list[StoredRow]:
         return self._pool.submit(self._read_now, customer_ids).result(timeout=budget)
 
-    def _read_now(self, customer_ids: Sequence[str]) -> dict[str, Any]:
+    def _read_now(self, customer_ids: Sequence[str]) -> list[StoredRow]:
         with self._lock:
-            return self._store.get_online_features(
-                features=self._service,
-                entity_rows=[{JOIN_KEY: customer_id} for customer_id in customer_ids],
-            ).to_dict(include_event_timestamps=True)
+            if self._fast_path:
+                return self._read_through_provider(customer_ids)
+            return self._read_through_feature_service(customer_ids)
 
-    @staticmethod
-    def _rows(customer_ids: Sequence[str], response: dict[str, Any]) -> list[FeatureRow | None]:
-        rows: list[FeatureRow | None] = []
-        for i, customer_id in enumerate(customer_ids):
-            computed_at = response[f"{WINDOW_STATE_FIELD}__ts"][i] or 0
-            if not computed_at:
+    def _read_through_provider(self, customer_ids: Sequence[str]) -> list[StoredRow]:
+        """One online-store read of the journey view, metadata resolved at start-up, no pandas."""
+        keys = [EntityKeyProto(join_keys=[JOIN_KEY], entity_values=[ValueProto(string_val=c)])
+                for c in customer_ids]
+        rows: list[StoredRow] = []
+        for timestamp, values in self._provider.online_read(self._store.config, self._view, keys,
+                                                            self._names):
+            # Redis answers an unknown key with an epoch-0 timestamp and empty values.
+            computed_at = timestamp.timestamp() if timestamp is not None else 0.0
+            if values is None or computed_at <= 0:
                 rows.append(None)
                 continue
-            rows.append(FeatureRow({name: response[name][i] for name in FEATURE_NAMES},
-                                   decode(response[WINDOW_STATE_FIELD][i], customer_id),
-                                   float(computed_at)))
+            rows.append(({name: _python_value(values.get(name)) for name in self._names},
+                         computed_at))
         return rows
+
+    def _read_through_feature_service(self, customer_ids: Sequence[str]) -> list[StoredRow]:
+        """Feast's documented path, get_online_features(...).to_dict()."""
+        response = self._store.get_online_features(
+            features=self._service,
+            entity_rows=[{JOIN_KEY: customer_id} for customer_id in customer_ids],
+        ).to_dict(include_event_timestamps=True)
+        rows: list[StoredRow] = []
+        for i in range(len(customer_ids)):
+            computed_at = response[f"{WINDOW_STATE_FIELD}__ts"][i] or 0
+            rows.append(({name: response[name][i] for name in self._names}, float(computed_at))
+                        if computed_at else None)
+        return rows
+
+    @staticmethod
+    def _rows(customer_ids: Sequence[str], stored: list[StoredRow]) -> list[FeatureRow | None]:
+        rows: list[FeatureRow | None] = []
+        for customer_id, row in zip(customer_ids, stored, strict=True):
+            if row is None:
+                rows.append(None)
+                continue
+            values, computed_at = row
+            rows.append(FeatureRow({name: values[name] for name in FEATURE_NAMES},
+                                   decode(values[WINDOW_STATE_FIELD], customer_id), computed_at))
+        return rows
+
+
+def _python_value(value: ValueProto | None) -> Any:
+    """The Python value of a stored scalar; None when it is unset (a missing feature)."""
+    if value is None:
+        return None
+    kind = value.WhichOneof("val")
+    return None if kind is None or kind == "null_val" else getattr(value, kind)

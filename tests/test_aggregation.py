@@ -109,3 +109,25 @@ def test_an_eight_day_old_contact_leaves_the_7_day_window(pipeline: Pipeline) ->
     assert row.features_at(NOW)["contacts_7d"] == 1
     later = row.features_at(NOW + 1.5 * DAY)  # 8 days after the contact, nothing new since
     assert later["contacts_7d"] == 0 and later["contacts_30d"] == 1
+
+
+def test_fast_path_reads_what_feast_get_online_features_returns(pipeline: Pipeline) -> None:
+    from features.events import ET
+
+    customers = [f"V{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    events = [Event(f"{c}-{i}", c, NOW - i * 5000.0, kind, channel=1 + i % 3,
+                    wait_seconds=None if i % 2 else 12.5, sentiment=-0.4 if i == 1 else None)
+              for c in customers[:2]
+              for i, kind in enumerate([ET.EVENT_TYPE_CONTACT, ET.EVENT_TYPE_TRANSFER,
+                                        ET.EVENT_TYPE_CONTACT, ET.EVENT_TYPE_COMPLAINT_OPENED])]
+    pipeline.recorder.record_parsed(events)
+    store = pipeline.reader._store
+    fast = FeastFeatureReader(store, fast_path=True).read(customers)
+    feast = FeastFeatureReader(store, fast_path=False).read(customers)
+    assert fast[2] is None and feast[2] is None  # never recorded
+    for quick, reference in zip(fast[:2], feast[:2], strict=True):
+        assert quick is not None and reference is not None
+        assert quick.values == reference.values  # every stored feature, None for missing ones
+        assert quick.events == reference.events  # the window state
+        assert abs(quick.computed_at - reference.computed_at) < 1.0  # Feast's path has seconds
+        assert quick.values["wait_seconds_avg_7d"] == 12.5 and quick.values["contacts_7d"] == 2
