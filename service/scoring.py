@@ -14,12 +14,13 @@ from typing import Protocol
 import numpy as np
 
 from features import request_context
-from features.catalog import COMPLAINT_UNACKNOWLEDGED, FEATURES_BY_NAME, reason_description
+from features.catalog import FEATURES_BY_NAME, reason_description
 from features.events import customer_id_problem
 from service import metrics
 from service.errors import InvalidArgument
 from service.feature_reader import FeatureRow, FeatureStoreUnavailable
 from service.model_bundle import ModelBundle
+from service.routing import RoutingPolicy, Suggestion, next_best_action
 
 MIN_CONTRIBUTION = {"effort": 0.05, "churn": 0.05}  # CES points / log-odds
 
@@ -72,6 +73,8 @@ class ScoreResult:
     degraded_reason: str = ""
     feature_age_seconds: float | None = None
     features: dict[str, float] = field(default_factory=dict)
+    value_at_risk: float = 0.0
+    next_best_action: Suggestion | None = None
 
 
 class FeatureReader(Protocol):
@@ -86,10 +89,12 @@ class FeatureReader(Protocol):
 class Scorer:
     """Scores contacts with the loaded model bundle; the bundle can be swapped while serving."""
 
-    def __init__(self, reader: FeatureReader, bundle: ModelBundle, max_reasons: int = 5) -> None:
+    def __init__(self, reader: FeatureReader, bundle: ModelBundle, max_reasons: int = 5,
+                 policy: RoutingPolicy | None = None) -> None:
         self._reader = reader
         self._bundle = bundle
         self._max_reasons = max_reasons
+        self._policy = policy or RoutingPolicy()
         self._swap_lock = threading.Lock()
         metrics.MODEL_INFO.labels(version=bundle.version).set(1)
 
@@ -153,16 +158,30 @@ class Scorer:
     def _scored(self, item: ScoreInput, bundle: ModelBundle, row: FeatureRow, vector: np.ndarray,
                 effort: float, churn: float, effort_contrib: np.ndarray,
                 churn_contrib: np.ndarray, now: float) -> ScoreResult:
-        rule_fired = vector[bundle.feature_names.index("complaint_state")] == COMPLAINT_UNACKNOWLEDGED
-        senior = (effort >= bundle.thresholds.effort_score
-                  or churn >= bundle.thresholds.churn_risk or rule_fired)
-        reasons = _reasons(bundle.feature_names, vector, effort_contrib, churn_contrib,
-                           self._max_reasons, rule_fired, require_one=senior)
+        policy, names = self._policy, bundle.feature_names
+        thresholds = policy.thresholds(bundle)
+        fired = policy.fired(names, vector)
+        value = vector[names.index("customer_value")]
+        value_at_risk = 0.0 if math.isnan(value) else churn * float(value)
+        at_risk = (policy.value_at_risk_senior is not None
+                   and value_at_risk >= policy.value_at_risk_senior)
+        senior = (effort >= thresholds.effort_score or churn >= thresholds.churn_risk
+                  or bool(fired) or at_risk)
+        rule_reasons = [Reason(r.code, r.feature, r.description, 0.0, ScoreKind.ROUTING_RULE)
+                        for r in fired]
+        if at_risk:
+            rule_reasons.append(Reason("VALUE_AT_RISK", "customer_value",
+                                       f"{value_at_risk:,.0f} per year at risk", 0.0,
+                                       ScoreKind.ROUTING_RULE))
+        reasons = _reasons(names, vector, effort_contrib, churn_contrib, self._max_reasons,
+                           rule_reasons, require_one=senior)
         result = ScoreResult(
             customer_id=item.customer_id, contact_id=item.contact_id, effort_score=effort,
             churn_risk=churn, senior=senior, model_version=bundle.version,
             churn_horizon_days=bundle.churn_horizon_days, customer_known=True, reasons=reasons,
-            feature_age_seconds=max(0.0, now - row.computed_at))
+            feature_age_seconds=max(0.0, now - row.computed_at), value_at_risk=value_at_risk,
+            next_best_action=next_best_action(bundle, names, vector, churn)
+            if policy.next_best_action else None)
         if item.include_features:
             result.features = {name: float(value) for name, value in zip(
                 bundle.feature_names, vector, strict=True) if not math.isnan(value)}
@@ -189,7 +208,7 @@ def _vector(row: FeatureRow, item: ScoreInput, names: Sequence[str], now: float)
 
 
 def _reasons(names: Sequence[str], vector: np.ndarray, effort_contrib: np.ndarray,
-             churn_contrib: np.ndarray, limit: int, rule_fired: bool,
+             churn_contrib: np.ndarray, limit: int, rule_reasons: list[Reason],
              require_one: bool) -> list[Reason]:
     """Strongest positive drivers of either score, one reason per feature, rule first."""
     candidates: list[tuple[float, Reason]] = []
@@ -204,11 +223,7 @@ def _reasons(names: Sequence[str], vector: np.ndarray, effort_contrib: np.ndarra
             # Scale-free ranking: each contribution relative to its model's reporting floor.
             candidates.append((float(contrib[k]) / MIN_CONTRIBUTION[kind.value], reason))
     candidates.sort(key=lambda pair: -pair[0])
-    reasons: list[Reason] = []
-    if rule_fired:
-        reasons.append(Reason("UNACKNOWLEDGED_COMPLAINT", "complaint_state",
-                              "complaint not acknowledged: routing rule sends the contact senior",
-                              0.0, ScoreKind.ROUTING_RULE))
+    reasons = list(rule_reasons)
     seen = {r.feature for r in reasons}
     for strength, reason in candidates:
         if len(reasons) >= limit:

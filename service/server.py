@@ -29,6 +29,7 @@ from service.feature_reader import FeastFeatureReader
 from service.model_bundle import load_bundle
 from service.registry import current_folder
 from service.reloader import ModelReloader
+from service.routing import RoutingPolicy
 from service.scoring import Scorer
 from service.settings import Settings
 
@@ -73,7 +74,8 @@ def create_server(settings: Settings) -> RunningServer:
         threading.Lock() if settings.online_store == "sqlite" else nullcontext())
     bundle = load_bundle(current_folder(settings.models_dir), MODEL_FEATURES)
     reader = FeastFeatureReader(store, store_lock, settings.feature_timeout_seconds)
-    scorer = Scorer(reader, bundle, settings.max_reasons)
+    scorer = Scorer(reader, bundle, settings.max_reasons,
+                    RoutingPolicy.load(settings.routing_policy))
     state = open_state(settings.online_store, settings.feature_repo, settings.redis_address)
     recorder = JourneyRecorder(store, state, store_lock)
     try:

@@ -40,6 +40,13 @@ def _response(result: ScoreResult) -> scoring_pb.ScoreResponse:
     )
     if result.feature_age_seconds is not None:
         response.feature_age.FromNanoseconds(int(result.feature_age_seconds * 1e9))
+    response.value_at_risk = result.value_at_risk
+    if result.next_best_action is not None:
+        action = result.next_best_action
+        response.next_best_action.CopyFrom(scoring_pb.NextBestAction(
+            code=action.action.code, description=action.action.description,
+            churn_risk_after=action.churn_risk_after,
+            effort_score_after=action.effort_score_after))
     return response
 
 

@@ -27,5 +27,8 @@ class Settings(BaseSettings):
     feature_timeout_seconds: float = Field(1.0, gt=0, description="longest wait for the online "
                                            "store per call (plus 1 ms per customer), within the "
                                            "caller's deadline; later answers are degraded")
+    routing_policy: Path | None = Field(None, description="JSON routing policy file "
+                                        "(service/routing.py); default: model thresholds and the "
+                                        "unacknowledged-complaint rule")
     model_poll_seconds: float = Field(2.0, ge=0, description="how often to look for a newly "
                                       "promoted model; 0 turns hot reload off")

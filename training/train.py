@@ -155,6 +155,11 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     effort_period, churn_period = ces_to_effort_score(predicted_ces[period]), risk[period]
     unack = frame["complaint_state"].to_numpy()[period] == COMPLAINT_UNACKNOWLEDGED
     t_effort, t_churn = fit_thresholds(effort_period, churn_period, unack, senior_share)
+    # Thresholds for other senior-agent capacities, chosen at serving time (service/routing.py).
+    threshold_table = [dict(zip(("share", "effort_score", "churn_risk"),
+                                (share, *fit_thresholds(effort_period, churn_period, unack, share)),
+                                strict=True))
+                       for share in (s / 100 for s in range(1, 51))]
     metrics["senior_share_test_period"] = float(
         ((effort_period >= t_effort) | (churn_period >= t_churn) | unack).mean())
 
@@ -165,6 +170,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "features": list(MODEL_FEATURES),
         "thresholds": {"effort_score": t_effort, "churn_risk": t_churn},
         "senior_share_target": senior_share,
+        "threshold_table": threshold_table,
         "churn_calibration": calibrator.to_json(),
         "priors": {"effort_score": float(ces_to_effort_score(np.array([np.nanmean(ces)]))[0]),
                    "churn_risk": float(churned[has_churn].mean())},

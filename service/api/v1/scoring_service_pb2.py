@@ -26,7 +26,7 @@ from . import channel_pb2 as effort_dot_v1_dot_channel__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65\x66\x66ort/v1/scoring_service.proto\x12\teffort.v1\x1a\x17\x65\x66\x66ort/v1/channel.proto\x1a\x1egoogle/protobuf/duration.proto\"\xbc\x01\n\x0cScoreRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12#\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x12.effort.v1.Channel\x12\x0e\n\x06intent\x18\x04 \x01(\t\x12\x1a\n\x12queue_wait_seconds\x18\x05 \x01(\x01\x12\x18\n\x10ivr_steps_so_far\x18\x06 \x01(\x05\x12\x18\n\x10include_features\x18\x07 \x01(\x08\"|\n\x06Reason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontribution\x18\x04 \x01(\x01\x12(\n\nscore_kind\x18\x05 \x01(\x0e\x32\x14.effort.v1.ScoreKind\"\xb6\x03\n\rScoreResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\x14\n\x0c\x65\x66\x66ort_score\x18\x03 \x01(\x01\x12\x12\n\nchurn_risk\x18\x04 \x01(\x01\x12\x1d\n\x04tier\x18\x05 \x01(\x0e\x32\x0f.effort.v1.Tier\x12\"\n\x07reasons\x18\x06 \x03(\x0b\x32\x11.effort.v1.Reason\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x08 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\t \x01(\t\x12.\n\x0b\x66\x65\x61ture_age\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x38\n\x08\x66\x65\x61tures\x18\x0b \x03(\x0b\x32&.effort.v1.ScoreResponse.FeaturesEntry\x12\x16\n\x0e\x63ustomer_known\x18\x0c \x01(\x08\x12\x1a\n\x12\x63hurn_horizon_days\x18\r \x01(\x05\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\">\n\x11ScoreBatchRequest\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.effort.v1.ScoreRequest\"A\n\x12ScoreBatchResponse\x12+\n\tresponses\x18\x01 \x03(\x0b\x32\x18.effort.v1.ScoreResponse*@\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x11\n\rTIER_STANDARD\x10\x01\x12\x0f\n\x0bTIER_SENIOR\x10\x02*q\n\tScoreKind\x12\x1a\n\x16SCORE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11SCORE_KIND_EFFORT\x10\x01\x12\x14\n\x10SCORE_KIND_CHURN\x10\x02\x12\x1b\n\x17SCORE_KIND_ROUTING_RULE\x10\x03\x32\x97\x01\n\x0eScoringService\x12:\n\x05Score\x12\x17.effort.v1.ScoreRequest\x1a\x18.effort.v1.ScoreResponse\x12I\n\nScoreBatch\x12\x1c.effort.v1.ScoreBatchRequest\x1a\x1d.effort.v1.ScoreBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65\x66\x66ort/v1/scoring_service.proto\x12\teffort.v1\x1a\x17\x65\x66\x66ort/v1/channel.proto\x1a\x1egoogle/protobuf/duration.proto\"\xbc\x01\n\x0cScoreRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12#\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x12.effort.v1.Channel\x12\x0e\n\x06intent\x18\x04 \x01(\t\x12\x1a\n\x12queue_wait_seconds\x18\x05 \x01(\x01\x12\x18\n\x10ivr_steps_so_far\x18\x06 \x01(\x05\x12\x18\n\x10include_features\x18\x07 \x01(\x08\"|\n\x06Reason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontribution\x18\x04 \x01(\x01\x12(\n\nscore_kind\x18\x05 \x01(\x0e\x32\x14.effort.v1.ScoreKind\"\x82\x04\n\rScoreResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\x14\n\x0c\x65\x66\x66ort_score\x18\x03 \x01(\x01\x12\x12\n\nchurn_risk\x18\x04 \x01(\x01\x12\x1d\n\x04tier\x18\x05 \x01(\x0e\x32\x0f.effort.v1.Tier\x12\"\n\x07reasons\x18\x06 \x03(\x0b\x32\x11.effort.v1.Reason\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x08 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\t \x01(\t\x12.\n\x0b\x66\x65\x61ture_age\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x38\n\x08\x66\x65\x61tures\x18\x0b \x03(\x0b\x32&.effort.v1.ScoreResponse.FeaturesEntry\x12\x16\n\x0e\x63ustomer_known\x18\x0c \x01(\x08\x12\x1a\n\x12\x63hurn_horizon_days\x18\r \x01(\x05\x12\x15\n\rvalue_at_risk\x18\x0e \x01(\x01\x12\x33\n\x10next_best_action\x18\x0f \x01(\x0b\x32\x19.effort.v1.NextBestAction\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"i\n\x0eNextBestAction\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x18\n\x10\x63hurn_risk_after\x18\x03 \x01(\x01\x12\x1a\n\x12\x65\x66\x66ort_score_after\x18\x04 \x01(\x01\">\n\x11ScoreBatchRequest\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.effort.v1.ScoreRequest\"A\n\x12ScoreBatchResponse\x12+\n\tresponses\x18\x01 \x03(\x0b\x32\x18.effort.v1.ScoreResponse*@\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x11\n\rTIER_STANDARD\x10\x01\x12\x0f\n\x0bTIER_SENIOR\x10\x02*q\n\tScoreKind\x12\x1a\n\x16SCORE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11SCORE_KIND_EFFORT\x10\x01\x12\x14\n\x10SCORE_KIND_CHURN\x10\x02\x12\x1b\n\x17SCORE_KIND_ROUTING_RULE\x10\x03\x32\x97\x01\n\x0eScoringService\x12:\n\x05Score\x12\x17.effort.v1.ScoreRequest\x1a\x18.effort.v1.ScoreResponse\x12I\n\nScoreBatch\x12\x1c.effort.v1.ScoreBatchRequest\x1a\x1d.effort.v1.ScoreBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,22 +35,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SCORERESPONSE_FEATURESENTRY']._loaded_options = None
   _globals['_SCORERESPONSE_FEATURESENTRY']._serialized_options = b'8\001'
-  _globals['_TIER']._serialized_start=992
-  _globals['_TIER']._serialized_end=1056
-  _globals['_SCOREKIND']._serialized_start=1058
-  _globals['_SCOREKIND']._serialized_end=1171
+  _globals['_TIER']._serialized_start=1175
+  _globals['_TIER']._serialized_end=1239
+  _globals['_SCOREKIND']._serialized_start=1241
+  _globals['_SCOREKIND']._serialized_end=1354
   _globals['_SCOREREQUEST']._serialized_start=104
   _globals['_SCOREREQUEST']._serialized_end=292
   _globals['_REASON']._serialized_start=294
   _globals['_REASON']._serialized_end=418
   _globals['_SCORERESPONSE']._serialized_start=421
-  _globals['_SCORERESPONSE']._serialized_end=859
-  _globals['_SCORERESPONSE_FEATURESENTRY']._serialized_start=812
-  _globals['_SCORERESPONSE_FEATURESENTRY']._serialized_end=859
-  _globals['_SCOREBATCHREQUEST']._serialized_start=861
-  _globals['_SCOREBATCHREQUEST']._serialized_end=923
-  _globals['_SCOREBATCHRESPONSE']._serialized_start=925
-  _globals['_SCOREBATCHRESPONSE']._serialized_end=990
-  _globals['_SCORINGSERVICE']._serialized_start=1174
-  _globals['_SCORINGSERVICE']._serialized_end=1325
+  _globals['_SCORERESPONSE']._serialized_end=935
+  _globals['_SCORERESPONSE_FEATURESENTRY']._serialized_start=888
+  _globals['_SCORERESPONSE_FEATURESENTRY']._serialized_end=935
+  _globals['_NEXTBESTACTION']._serialized_start=937
+  _globals['_NEXTBESTACTION']._serialized_end=1042
+  _globals['_SCOREBATCHREQUEST']._serialized_start=1044
+  _globals['_SCOREBATCHREQUEST']._serialized_end=1106
+  _globals['_SCOREBATCHRESPONSE']._serialized_start=1108
+  _globals['_SCOREBATCHRESPONSE']._serialized_end=1173
+  _globals['_SCORINGSERVICE']._serialized_start=1357
+  _globals['_SCORINGSERVICE']._serialized_end=1508
 # @@protoc_insertion_point(module_scope)

@@ -64,7 +64,7 @@ class Reason(_message.Message):
     def __init__(self, code: _Optional[str] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., contribution: _Optional[float] = ..., score_kind: _Optional[_Union[ScoreKind, str]] = ...) -> None: ...
 
 class ScoreResponse(_message.Message):
-    __slots__ = ("customer_id", "contact_id", "effort_score", "churn_risk", "tier", "reasons", "model_version", "degraded", "degraded_reason", "feature_age", "features", "customer_known", "churn_horizon_days")
+    __slots__ = ("customer_id", "contact_id", "effort_score", "churn_risk", "tier", "reasons", "model_version", "degraded", "degraded_reason", "feature_age", "features", "customer_known", "churn_horizon_days", "value_at_risk", "next_best_action")
     class FeaturesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,8 @@ class ScoreResponse(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_KNOWN_FIELD_NUMBER: _ClassVar[int]
     CHURN_HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_FIELD_NUMBER: _ClassVar[int]
+    NEXT_BEST_ACTION_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     contact_id: str
     effort_score: float
@@ -98,7 +100,21 @@ class ScoreResponse(_message.Message):
     features: _containers.ScalarMap[str, float]
     customer_known: bool
     churn_horizon_days: int
-    def __init__(self, customer_id: _Optional[str] = ..., contact_id: _Optional[str] = ..., effort_score: _Optional[float] = ..., churn_risk: _Optional[float] = ..., tier: _Optional[_Union[Tier, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., model_version: _Optional[str] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., feature_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., features: _Optional[_Mapping[str, float]] = ..., customer_known: _Optional[bool] = ..., churn_horizon_days: _Optional[int] = ...) -> None: ...
+    value_at_risk: float
+    next_best_action: NextBestAction
+    def __init__(self, customer_id: _Optional[str] = ..., contact_id: _Optional[str] = ..., effort_score: _Optional[float] = ..., churn_risk: _Optional[float] = ..., tier: _Optional[_Union[Tier, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., model_version: _Optional[str] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., feature_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., features: _Optional[_Mapping[str, float]] = ..., customer_known: _Optional[bool] = ..., churn_horizon_days: _Optional[int] = ..., value_at_risk: _Optional[float] = ..., next_best_action: _Optional[_Union[NextBestAction, _Mapping]] = ...) -> None: ...
+
+class NextBestAction(_message.Message):
+    __slots__ = ("code", "description", "churn_risk_after", "effort_score_after")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RISK_AFTER_FIELD_NUMBER: _ClassVar[int]
+    EFFORT_SCORE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    description: str
+    churn_risk_after: float
+    effort_score_after: float
+    def __init__(self, code: _Optional[str] = ..., description: _Optional[str] = ..., churn_risk_after: _Optional[float] = ..., effort_score_after: _Optional[float] = ...) -> None: ...
 
 class ScoreBatchRequest(_message.Message):
     __slots__ = ("requests",)
