@@ -43,23 +43,34 @@ async def _call(stub: pb_grpc.ScoringServiceStub, latencies: list[float],
         errors.append(1)
 
 
+CONNECTIONS = 8  # separate HTTP/2 connections, so that SO_REUSEPORT workers all get some
+
+
+def _channels(address: str) -> list[grpc.aio.Channel]:
+    # A distinct option per channel keeps gRPC from sharing one subchannel between them.
+    return [grpc.aio.insecure_channel(address, options=[("grpc.channel_id", n)])
+            for n in range(CONNECTIONS)]
+
+
 async def peak(address: str, seconds: float, concurrency: int = 32) -> LoadResult:
     """Closed loop: `concurrency` calls always in flight for `seconds`."""
     latencies: list[float] = []
     errors: list[int] = []
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.ScoringServiceStub(channel)
-        for _ in range(50):  # warm-up
-            await _call(stub, [], [])
-        stop = time.perf_counter() + seconds
+    channels = _channels(address)
+    stubs = [pb_grpc.ScoringServiceStub(channel) for channel in channels]
+    for n in range(50):  # warm-up, every connection
+        await _call(stubs[n % len(stubs)], [], [])
+    stop = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            while time.perf_counter() < stop:
-                await _call(stub, latencies, errors)
+    async def worker(k: int) -> None:
+        while time.perf_counter() < stop:
+            await _call(stubs[k % len(stubs)], latencies, errors)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    for channel in channels:
+        await channel.close(None)
     return LoadResult(len(latencies), len(errors), elapsed, latencies)
 
 
@@ -67,17 +78,19 @@ async def fixed_rate(address: str, rate: float, seconds: float) -> LoadResult:
     """Open loop: calls start on schedule at `rate` per second whatever the answers do."""
     latencies: list[float] = []
     errors: list[int] = []
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.ScoringServiceStub(channel)
-        for _ in range(20):
-            await _call(stub, [], [])
-        tasks = []
-        started = time.perf_counter()
-        for n in range(int(rate * seconds)):
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_call(stub, latencies, errors)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - started
+    channels = _channels(address)
+    stubs = [pb_grpc.ScoringServiceStub(channel) for channel in channels]
+    for n in range(40):
+        await _call(stubs[n % len(stubs)], [], [])
+    tasks = []
+    started = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_call(stubs[n % len(stubs)], latencies, errors)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    for channel in channels:
+        await channel.close(None)
     return LoadResult(len(latencies), len(errors), elapsed, latencies)

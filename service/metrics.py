@@ -16,5 +16,6 @@ UNKNOWN_CUSTOMER_TOTAL = Counter("effort_unknown_customer_total",
                                  "Scores for customers with no features (prior-based answers).")
 FEATURE_AGE = Histogram("effort_feature_age_seconds", "Age of the feature values used for scoring.",
                         buckets=AGE_BUCKETS)
-MODEL_INFO = Gauge("effort_model_info", "Loaded model version (value 1).", ["version"])
+MODEL_INFO = Gauge("effort_model_info", "Loaded model version (value 1).", ["version"],
+                   multiprocess_mode="max")
 EVENTS_TOTAL = Counter("effort_events_total", "Journey events received, by outcome.", ["outcome"])

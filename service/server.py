@@ -85,6 +85,7 @@ def create_server(settings: Settings) -> RunningServer:
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_threads),
+        options=[("grpc.so_reuseport", 1)],  # worker processes share the port
         interceptors=[grpc_metrics_interceptor(), ErrorMappingInterceptor()],
     )
     from service.servicers import JourneyServicer, ScoringServicer
@@ -111,6 +112,11 @@ def create_server(settings: Settings) -> RunningServer:
 
 def serve(settings: Settings) -> None:
     """Runs until SIGINT/SIGTERM, then shuts down gracefully."""
+    if settings.workers > 1:
+        from service.workers import serve_workers
+
+        serve_workers(settings)
+        return
     start_http_server(settings.metrics_port)
     running = create_server(settings)
     print(f"Effort serving model {running.scorer.bundle.version}: gRPC on port {running.port}, "

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port")
     grpc_threads: int = Field(8, ge=1, le=256, description="gRPC handler threads")
+    workers: int = Field(1, ge=1, le=64, description="server processes sharing the gRPC port "
+                         "(SO_REUSEPORT); more than 1 needs a fixed port")
     feature_repo: Path = Field(FEATURE_REPO, description="Feast repo path; data/ beneath it")
     online_store: Literal["sqlite", "redis"] = Field("sqlite", description="online store kind")
     redis_address: str = Field("localhost:6379", description="Redis host:port when online_store=redis")

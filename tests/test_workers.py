@@ -1,0 +1,63 @@
+"""Several worker processes on one port: calls are served and the metrics page adds them all up."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.api.v1 import scoring_service_pb2 as spb
+from service.api.v1 import scoring_service_pb2_grpc as sgrpc
+from tests.conftest import DemoWorld, free_port
+
+CALLS = 40
+
+
+def _wait_serving(port: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "effort serve exited"
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                status = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1).status
+            if status == health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("workers did not start")
+
+
+def test_two_workers_share_the_port_and_the_metrics(demo_world: DemoWorld) -> None:
+    port, metrics_port = free_port(), free_port()
+    env = {**os.environ, "EFFORT_WORKERS": "2", "EFFORT_GRPC_PORT": str(port),
+           "EFFORT_GRPC_HOST": "127.0.0.1", "EFFORT_METRICS_PORT": str(metrics_port),
+           "EFFORT_FEATURE_REPO": str(demo_world.repo),
+           "EFFORT_MODELS_DIR": str(demo_world.models_dir)}
+    process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_serving(port, process)
+        time.sleep(3)  # the second worker may still be importing Feast
+        for n in range(CALLS):
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:  # new connection each
+                answer = sgrpc.ScoringServiceStub(channel).Score(
+                    spb.ScoreRequest(customer_id=f"C{n + 1:06d}"), timeout=10)
+                assert answer.model_version == demo_world.version
+        page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                      timeout=10).read().decode()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    handled = [float(v) for v in re.findall(
+        r'grpc_server_handled_total\{[^}]*grpc_code="OK"[^}]*grpc_method="Score"[^}]*\} (\S+)',
+        page)]
+    assert sum(handled) == CALLS, page[:2000]
+    assert "effort_tier_total" in page and "effort_model_info" in page
+    assert process.returncode == 0, output[-2000:]
