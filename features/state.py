@@ -43,10 +43,6 @@ class JourneyState(Protocol):
         """Records events not seen before into their customers' windows; True per new event."""
         ...
 
-    def window(self, customer_id: str) -> list[Event]:
-        """A customer's compacted window events."""
-        ...
-
     def pending(self, limit: int) -> list[PendingCustomer]:
         """Up to `limit` customers whose state is newer than their last push."""
         ...
@@ -129,12 +125,6 @@ class SqliteJourneyState:
             "ON CONFLICT(customer_id) DO UPDATE SET state = excluded.state, "
             "generation = excluded.generation", (customer_id, merged, generation + 1))
 
-    def window(self, customer_id: str) -> list[Event]:
-        with self._lock:
-            row = self._conn.execute("SELECT state FROM customers WHERE customer_id = ?",
-                                     (customer_id,)).fetchone()
-        return decode(row[0] if row else "", customer_id)
-
     def pending(self, limit: int) -> list[PendingCustomer]:
         with self._lock:
             rows = self._conn.execute(
@@ -214,9 +204,6 @@ class RedisJourneyState:
                     return [e.event_id for e in fresh]
                 except redis.WatchError:
                     continue
-
-    def window(self, customer_id: str) -> list[Event]:
-        return decode(_text(self._client.hget(self._state_key(customer_id), "state")), customer_id)
 
     def pending(self, limit: int) -> list[PendingCustomer]:
         members = cast(list[Any], self._client.srandmember(self._pending_key, limit) or [])

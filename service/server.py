@@ -110,6 +110,14 @@ def create_server(settings: Settings) -> RunningServer:
     return RunningServer(server, port, health_servicer, scorer, state, reloader)
 
 
+def stop_requested() -> threading.Event:
+    """An event set by SIGINT or SIGTERM (call from the main thread)."""
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    return stopped
+
+
 def serve(settings: Settings) -> None:
     """Runs until SIGINT/SIGTERM, then shuts down gracefully."""
     if settings.workers > 1:
@@ -122,9 +130,6 @@ def serve(settings: Settings) -> None:
     print(f"Effort serving model {running.scorer.bundle.version}: gRPC on port {running.port}, "
           f"metrics on http://localhost:{settings.metrics_port}/metrics "
           f"({settings.online_store} online store)", flush=True)
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
-    stopped.wait()
+    stop_requested().wait()
     print("Shutting down: draining calls", flush=True)
     running.stop()

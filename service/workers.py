@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,10 @@ from service.settings import Settings
 
 
 def _worker(settings_data: dict[str, Any]) -> None:
-    from service.server import create_server
+    from service.server import create_server, stop_requested
 
     running = create_server(Settings(**settings_data))
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
-    stopped.wait()
+    stop_requested().wait()
     running.stop()
 
 
@@ -50,9 +46,9 @@ def serve_workers(settings: Settings) -> None:
     print(f"Effort serving with {settings.workers} worker processes: gRPC on port "
           f"{settings.grpc_port}, metrics on http://localhost:{settings.metrics_port}/metrics "
           f"({settings.online_store} online store)", flush=True)
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
+    from service.server import stop_requested
+
+    stopped = stop_requested()
     while not stopped.wait(1.0):
         if not any(worker.is_alive() for worker in workers):
             break  # every worker died (for example no model): nothing left to serve
