@@ -10,6 +10,7 @@ import lightgbm as lgb
 import numpy as np
 
 from service.calibration import Calibrator
+from service.tree_shap import TreeExplainer, UnsupportedModel
 
 MANIFEST = "manifest.json"
 EFFORT_MODEL, CHURN_MODEL = "effort.lgb.txt", "churn.lgb.txt"
@@ -38,6 +39,16 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Explained:
+    """Both scores and their per-feature TreeSHAP contributions (last column: expected value)."""
+
+    effort_score: np.ndarray
+    churn_risk: np.ndarray
+    effort_contrib: np.ndarray  # in effort-score direction: positive means more effort
+    churn_contrib: np.ndarray   # in log-odds of churn
+
+
+@dataclass(frozen=True)
 class ModelBundle:
     """Loaded effort and churn boosters with the manifest they were trained under."""
 
@@ -52,19 +63,26 @@ class ModelBundle:
     churn: lgb.Booster
     calibrator: Calibrator
     manifest: dict[str, Any]
+    effort_explainer: TreeExplainer
+    churn_explainer: TreeExplainer
 
     def predict(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(effort_score 0-100, calibrated churn_risk 0-1) for rows in feature_names order."""
-        ces = np.clip(np.asarray(self.effort.predict(matrix, num_threads=1)), 1.0, 7.0)
-        raw = np.asarray(self.churn.predict(matrix, num_threads=1))
-        return ces_to_effort_score(ces), np.clip(self.calibrator.apply(raw), 0.0, 1.0)
+        ces = np.asarray(self.effort.predict(matrix, num_threads=1))
+        churn = np.asarray(self.churn.predict(matrix, num_threads=1))
+        return self._scores(ces, churn)
 
-    def contributions(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature TreeSHAP contributions (last column is the bias) for both models."""
-        effort = np.asarray(self.effort.predict(matrix, pred_contrib=True, num_threads=1))
-        churn = np.asarray(self.churn.predict(matrix, pred_contrib=True, num_threads=1))
+    def explain(self, matrix: np.ndarray) -> Explained:
+        """Scores with exact TreeSHAP contributions, from one compiled pass over each model."""
+        ces, effort_contrib = self.effort_explainer.explain(matrix)
+        churn_raw, churn_contrib = self.churn_explainer.explain(matrix)
+        effort_score, churn_risk = self._scores(ces, 1.0 / (1.0 + np.exp(-churn_raw)))
         # A lower CES means more effort, so effort contributions flip sign.
-        return -effort, churn
+        return Explained(effort_score, churn_risk, -effort_contrib, churn_contrib)
+
+    def _scores(self, ces: np.ndarray, churn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (ces_to_effort_score(np.clip(ces, 1.0, 7.0)),
+                np.clip(self.calibrator.apply(churn), 0.0, 1.0))
 
 
 def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) -> ModelBundle:
@@ -89,6 +107,12 @@ def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) 
         for booster in (effort, churn):
             if tuple(booster.feature_name()) != features:
                 raise ModelBundleError(f"model file features differ from the manifest in {folder}")
+        try:
+            explainers = TreeExplainer(effort), TreeExplainer(churn)
+        except UnsupportedModel as error:
+            raise ModelBundleError(f"model in {folder} cannot be explained: {error}") from None
+        if explainers[1].objective != "binary sigmoid:1":
+            raise ModelBundleError(f"churn model in {folder} is not binary with sigmoid 1")
         thresholds = manifest["thresholds"]
         return ModelBundle(
             version=manifest["version"], feature_names=features,
@@ -99,6 +123,7 @@ def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) 
             churn_horizon_days=manifest["churn_horizon_days"],
             effort=effort, churn=churn,
             calibrator=Calibrator.from_json(manifest["churn_calibration"]), manifest=manifest,
+            effort_explainer=explainers[0], churn_explainer=explainers[1],
         )
     except KeyError as missing:
         raise ModelBundleError(f"manifest in {folder} lacks {missing}: retrain with this version") from None

@@ -23,10 +23,13 @@ def validate(bundle: ModelBundle) -> None:
     rows = np.full((8, len(bundle.feature_names)), math.nan)
     rows[4:] = 1.0
     effort, churn = bundle.predict(rows)
-    effort_contrib, churn_contrib = bundle.contributions(rows)
+    explained = bundle.explain(rows)
     if not (np.isfinite(effort).all() and np.isfinite(churn).all()
             and ((effort >= 0) & (effort <= 100)).all() and ((churn >= 0) & (churn <= 1)).all()
-            and np.isfinite(effort_contrib).all() and np.isfinite(churn_contrib).all()):
+            and np.allclose(explained.effort_score, effort)
+            and np.allclose(explained.churn_risk, churn)
+            and np.isfinite(explained.effort_contrib).all()
+            and np.isfinite(explained.churn_contrib).all()):
         raise ModelBundleError(f"model {bundle.version} failed its smoke score")
 
 
@@ -35,7 +38,7 @@ def warm(bundle: ModelBundle) -> None:
     rows = np.zeros((1, len(bundle.feature_names)))
     for _ in range(WARM_ROUNDS):
         bundle.predict(rows)
-        bundle.contributions(rows)
+        bundle.explain(rows)
 
 
 class ModelReloader:

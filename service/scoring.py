@@ -135,13 +135,14 @@ class Scorer:
         if known:
             matrix = np.array([_vector(rows[i], inputs[i], bundle.feature_names, now)  # type: ignore[arg-type]
                                for i in known], dtype=np.float64)
-            effort, churn = bundle.predict(matrix)
-            effort_contrib, churn_contrib = bundle.contributions(matrix)
+            explained = bundle.explain(matrix)
             for j, i in enumerate(known):
                 row = rows[i]
                 assert row is not None
-                results[i] = self._scored(inputs[i], bundle, row, matrix[j], float(effort[j]),
-                                          float(churn[j]), effort_contrib[j], churn_contrib[j], now)
+                results[i] = self._scored(
+                    inputs[i], bundle, row, matrix[j], float(explained.effort_score[j]),
+                    float(explained.churn_risk[j]), explained.effort_contrib[j],
+                    explained.churn_contrib[j], now)
         for result in results:
             self._observe(result)
         return results
