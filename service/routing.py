@@ -111,19 +111,36 @@ class Suggestion:
 
 def next_best_action(bundle: ModelBundle, names: Sequence[str], vector: np.ndarray,
                      churn_now: float, min_gain: float = MIN_ACTION_GAIN) -> Suggestion | None:
-    """Re-scores the row once per applicable action; the largest churn reduction wins, if it
-    saves at least `min_gain`."""
-    values = {name: float(v) for name, v in zip(names, vector, strict=True) if not np.isnan(v)}
-    candidates = [a for a in ACTIONS if a.applies(values)]
-    if not candidates:
-        return None
+    """The best action for one row; see next_best_actions."""
+    return next_best_actions(bundle, names, vector[np.newaxis, :], np.array([churn_now]),
+                             min_gain)[0]
+
+
+def next_best_actions(bundle: ModelBundle, names: Sequence[str], matrix: np.ndarray,
+                      churn_now: np.ndarray, min_gain: float = MIN_ACTION_GAIN,
+                      ) -> list[Suggestion | None]:
+    """Re-scores each row once per applicable action, all rows in one model call; per row the
+    largest churn reduction wins, if it saves at least `min_gain`."""
     position = {name: i for i, name in enumerate(names)}
-    rows = np.repeat(vector[np.newaxis, :], len(candidates), axis=0)
-    for row, action in zip(rows, candidates, strict=True):
-        for feature, value in action.change(values).items():
-            row[position[feature]] = value
-    effort_after, churn_after = bundle.predict(rows)
-    best = int(np.argmin(churn_after))
-    if churn_now - churn_after[best] < min_gain:
-        return None
-    return Suggestion(candidates[best], float(churn_after[best]), float(effort_after[best]))
+    changed, owners, actions = [], [], []
+    for r, vector in enumerate(matrix):
+        values = {name: float(v) for name, v in zip(names, vector, strict=True) if not np.isnan(v)}
+        for action in ACTIONS:
+            if not action.applies(values):
+                continue
+            row = vector.copy()
+            for feature, value in action.change(values).items():
+                row[position[feature]] = value
+            changed.append(row)
+            owners.append(r)
+            actions.append(action)
+    suggestions: list[Suggestion | None] = [None] * len(matrix)
+    if not changed:
+        return suggestions
+    effort_after, churn_after = bundle.predict(np.array(changed))
+    for k, r in enumerate(owners):
+        best = suggestions[r]
+        if churn_now[r] - churn_after[k] >= min_gain and (
+                best is None or churn_after[k] < best.churn_risk_after):
+            suggestions[r] = Suggestion(actions[k], float(churn_after[k]), float(effort_after[k]))
+    return suggestions

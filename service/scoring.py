@@ -20,7 +20,7 @@ from service import metrics
 from service.errors import InvalidArgument
 from service.feature_reader import FeatureRow, FeatureStoreUnavailable
 from service.model_bundle import ModelBundle
-from service.routing import RoutingPolicy, Suggestion, next_best_action
+from service.routing import RoutingPolicy, Suggestion, next_best_actions
 
 MIN_CONTRIBUTION = {"effort": 0.05, "churn": 0.05}  # CES points / log-odds
 
@@ -136,13 +136,15 @@ class Scorer:
             matrix = np.array([_vector(rows[i], inputs[i], bundle.feature_names, now)  # type: ignore[arg-type]
                                for i in known], dtype=np.float64)
             explained = bundle.explain(matrix)
+            actions = (next_best_actions(bundle, bundle.feature_names, matrix, explained.churn_risk)
+                       if self._policy.next_best_action else [None] * len(known))
             for j, i in enumerate(known):
                 row = rows[i]
                 assert row is not None
                 results[i] = self._scored(
                     inputs[i], bundle, row, matrix[j], float(explained.effort_score[j]),
                     float(explained.churn_risk[j]), explained.effort_contrib[j],
-                    explained.churn_contrib[j], now)
+                    explained.churn_contrib[j], actions[j], now)
         for result in results:
             self._observe(result)
         return results
@@ -158,7 +160,7 @@ class Scorer:
 
     def _scored(self, item: ScoreInput, bundle: ModelBundle, row: FeatureRow, vector: np.ndarray,
                 effort: float, churn: float, effort_contrib: np.ndarray,
-                churn_contrib: np.ndarray, now: float) -> ScoreResult:
+                churn_contrib: np.ndarray, action: Suggestion | None, now: float) -> ScoreResult:
         policy, names = self._policy, bundle.feature_names
         thresholds = policy.thresholds(bundle)
         fired = policy.fired(names, vector)
@@ -181,8 +183,7 @@ class Scorer:
             churn_risk=churn, senior=senior, model_version=bundle.version,
             churn_horizon_days=bundle.churn_horizon_days, customer_known=True, reasons=reasons,
             feature_age_seconds=max(0.0, now - row.computed_at), value_at_risk=value_at_risk,
-            next_best_action=next_best_action(bundle, names, vector, churn)
-            if policy.next_best_action else None)
+            next_best_action=action)
         if item.include_features:
             result.features = {name: float(value) for name, value in zip(
                 bundle.feature_names, vector, strict=True) if not math.isnan(value)}
