@@ -1,17 +1,23 @@
 """Effort beside the floor of Python gRPC and the straightforward service, in one run.
 
-Each server runs in its own process on the demo's SQLite store ("effort x2": two worker
-processes sharing the port); the load generator (bench/load.py)
-runs in this process on the same 2 cores. Prints peak throughput ratios and p50/p99 at a fixed
-rate of half of each server's own peak.
+Each server runs in its own process on the demo's SQLite store, then on a Redis online store that
+this bench starts and fills by `feast materialize` ("effort x2": two worker processes sharing the
+port); the load generator (bench/load.py) runs in this process on the same 2 cores. Prints peak
+throughput ratios, p50/p99 at a fixed rate of half of each server's own peak, and the servers'
+resident memory after the load.
 """
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from load import fixed_rate, peak
@@ -26,9 +32,42 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(kind: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "EFFORT_GRPC_PORT": str(port), "EFFORT_GRPC_HOST": "127.0.0.1",
-           "EFFORT_METRICS_PORT": str(_free_port())}
+@contextmanager
+def redis_online_store() -> Iterator[str]:
+    """A throw-away redis-server holding the demo's latest feature rows; yields its address."""
+    from features.store import open_store  # heavy import, only when this bench needs it
+
+    port = _free_port()
+    folder = tempfile.mkdtemp(prefix="effort-bench-redis-")
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no", "--dir", folder],
+                              stdout=subprocess.DEVNULL)
+    try:
+        address = f"127.0.0.1:{port}"
+        store = open_store(Path("features"), "redis", address)
+        print(f"materialising the demo's feature rows into Redis at {address} ...", flush=True)
+        store.materialize(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
+        yield address
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def resident_mb(pid: int) -> float:
+    """Resident memory of a process and its children (worker processes), in MB."""
+    total = 0.0
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for one in pids:
+        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def _start(kind: str, port: int, store_env: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **store_env, "EFFORT_GRPC_PORT": str(port),
+           "EFFORT_GRPC_HOST": "127.0.0.1", "EFFORT_METRICS_PORT": str(_free_port())}
     if kind.startswith("effort"):
         env["EFFORT_WORKERS"] = "2" if kind == "effort x2" else "1"
         command = [sys.executable, "-m", "service.cli", "serve"]
@@ -49,33 +88,52 @@ def _start(kind: str, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"{kind} server did not start")
 
 
-def measure(kind: str) -> tuple[float, float, float, int]:
-    """(peak calls/s, p50 ms, p99 ms at half peak, errors) for one server."""
+Result = tuple[float, float, float, int, float]
+
+
+def measure(kind: str, store_env: dict[str, str]) -> Result:
+    """(peak calls/s, p50 ms, p99 ms at half peak, errors, resident MB) for one server."""
     port = _free_port()
-    process = _start(kind, port)
+    process = _start(kind, port, store_env)
     try:
         address = f"127.0.0.1:{port}"
         top = asyncio.run(peak(address, PEAK_SECONDS))
         steady = asyncio.run(fixed_rate(address, top.rate / 2, RATE_SECONDS))
+        memory = resident_mb(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return top.rate, steady.quantile(50), steady.quantile(99), top.errors + steady.errors
+    return (top.rate, steady.quantile(50), steady.quantile(99), top.errors + steady.errors,
+            memory)
+
+
+def report(store: str, results: dict[str, Result]) -> None:
+    """Prints one store's table and its ratios against the floor and the straightforward service."""
+    floor, straight = results["floor"][0], results["straightforward"][0]
+    print(f"Score on the SYNTHETIC demo, {store} online store, same run")
+    print(f"  {'server':16s} {'peak calls/s':>13s} {'p50 ms':>8s} {'p99 ms':>8s} {'RSS MB':>8s}"
+          "  (latency at half peak)")
+    for kind, (rate, p50, p99, errors, memory) in results.items():
+        note = f"  ({errors} errors)" if errors else ""
+        print(f"  {kind:16s} {rate:13,.0f} {p50:8.2f} {p99:8.2f} {memory:8.0f}{note}")
+    effort = max(rate for kind, (rate, *_) in results.items() if kind.startswith("effort"))
+    print(f"  best Effort / floor = {effort / floor:.2f} (goal >= 0.5); "
+          f"best Effort / straightforward = {effort / straight:.2f} (goal >= 7)")
 
 
 def main() -> None:
     if not Path("var/models/CURRENT").is_file():
         raise SystemExit("no demo model: run `make demo` first")
-    results = {kind: measure(kind) for kind in ("floor", "straightforward", "effort", "effort x2")}
-    floor, straight = results["floor"][0], results["straightforward"][0]
-    print("Score on the SYNTHETIC demo, SQLite online store, one process each, same run")
-    print(f"  {'server':16s} {'peak calls/s':>13s} {'p50 ms':>8s} {'p99 ms':>8s}  at half peak")
-    for kind, (rate, p50, p99, errors) in results.items():
-        note = f"  ({errors} errors)" if errors else ""
-        print(f"  {kind:16s} {rate:13,.0f} {p50:8.2f} {p99:8.2f}{note}")
-    effort = max(results["effort"][0], results["effort x2"][0])
-    print(f"  best Effort / floor = {effort / floor:.2f} (goal >= 0.5); "
-          f"best Effort / straightforward = {effort / straight:.2f} (goal >= 7)")
+    floor = measure("floor", {})
+    sqlite = {"EFFORT_ONLINE_STORE": "sqlite"}
+    sqlite_results = {"floor": floor, **{kind: measure(kind, sqlite) for kind in (
+        "straightforward", "effort", "effort x2")}}
+    with redis_online_store() as address:
+        redis = {"EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_ADDRESS": address}
+        redis_results = {"floor": floor, **{kind: measure(kind, redis) for kind in (
+            "straightforward", "effort")}}
+    report("SQLite", sqlite_results)
+    report("Redis", redis_results)
 
 
 if __name__ == "__main__":
