@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-import pybreaker
+from circuitbreaker import CircuitBreaker, CircuitBreakerError
 from feast import FeatureStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -75,9 +75,10 @@ class FeastFeatureReader:
         self._provider = store._get_provider()
         self._names = [*FEATURE_NAMES, WINDOW_STATE_FIELD]
         self._timeout = timeout_seconds
-        self._breaker = pybreaker.CircuitBreaker(fail_max=failures_to_open,
-                                                 reset_timeout=open_seconds,
-                                                 throw_new_error_on_trip=False)
+        # circuitbreaker rather than pybreaker: pybreaker holds a lock around every guarded call,
+        # which serialised all reads on Redis.
+        self._breaker = CircuitBreaker(failure_threshold=failures_to_open,
+                                       recovery_timeout=open_seconds, name="feature-store")
         # Reads run here so that a hung store call can be abandoned at the deadline.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feature-read")
 
@@ -91,8 +92,10 @@ class FeastFeatureReader:
         if time_remaining is not None:
             budget = min(budget, max(0.0, time_remaining - DEADLINE_MARGIN))
         try:
+            if self._breaker.opened:  # after open_seconds reads are tried again
+                raise CircuitBreakerError(self._breaker)
             stored = self._breaker.call(self._bounded_read, customer_ids, budget)
-        except pybreaker.CircuitBreakerError as error:
+        except CircuitBreakerError as error:
             raise FeatureStoreUnavailable(f"circuit open after repeated failures ({error})",
                                           "circuit_open") from error
         except FutureTimeout as error:
@@ -116,8 +119,9 @@ class FeastFeatureReader:
         keys = [EntityKeyProto(join_keys=[JOIN_KEY], entity_values=[ValueProto(string_val=c)])
                 for c in customer_ids]
         rows: list[StoredRow] = []
+        # A copy: Feast's Redis store appends its timestamp key to the list it is given.
         for timestamp, values in self._provider.online_read(self._store.config, self._view, keys,
-                                                            self._names):
+                                                            list(self._names)):
             # Redis answers an unknown key with an epoch-0 timestamp and empty values.
             computed_at = timestamp.timestamp() if timestamp is not None else 0.0
             if values is None or computed_at <= 0:
