@@ -79,7 +79,8 @@ class FeastFeatureReader:
         # which serialised all reads on Redis.
         self._breaker = CircuitBreaker(failure_threshold=failures_to_open,
                                        recovery_timeout=open_seconds, name="feature-store")
-        # Reads run here so that a hung store call can be abandoned at the deadline.
+        # Reads from a network store run here so that a hung call can be abandoned at the deadline.
+        self._remote = store.config.online_store.type != "sqlite"
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feature-read")
 
     def read(self, customer_ids: Sequence[str],
@@ -106,6 +107,8 @@ class FeastFeatureReader:
         return self._rows(customer_ids, stored)
 
     def _bounded_read(self, customer_ids: Sequence[str], budget: float) -> list[StoredRow]:
+        if not self._remote:  # a local SQLite file cannot hang the way a network store can
+            return self._read_now(customer_ids)
         return self._pool.submit(self._read_now, customer_ids).result(timeout=budget)
 
     def _read_now(self, customer_ids: Sequence[str]) -> list[StoredRow]:

@@ -68,21 +68,26 @@ class ModelBundle:
 
     def predict(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(effort_score 0-100, calibrated churn_risk 0-1) for rows in feature_names order."""
-        ces = np.asarray(self.effort.predict(matrix, num_threads=1))
-        churn = np.asarray(self.churn.predict(matrix, num_threads=1))
+        ces = self.effort_explainer.predict_raw(matrix)
+        churn = _sigmoid(self.churn_explainer.predict_raw(matrix))
         return self._scores(ces, churn)
 
     def explain(self, matrix: np.ndarray) -> Explained:
         """Scores with exact TreeSHAP contributions, from one compiled pass over each model."""
         ces, effort_contrib = self.effort_explainer.explain(matrix)
         churn_raw, churn_contrib = self.churn_explainer.explain(matrix)
-        effort_score, churn_risk = self._scores(ces, 1.0 / (1.0 + np.exp(-churn_raw)))
+        effort_score, churn_risk = self._scores(ces, _sigmoid(churn_raw))
         # A lower CES means more effort, so effort contributions flip sign.
         return Explained(effort_score, churn_risk, -effort_contrib, churn_contrib)
 
     def _scores(self, ces: np.ndarray, churn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (ces_to_effort_score(np.clip(ces, 1.0, 7.0)),
                 np.clip(self.calibrator.apply(churn), 0.0, 1.0))
+
+
+def _sigmoid(raw: np.ndarray) -> np.ndarray:
+    """LightGBM's binary objective output (sigmoid parameter 1, checked at load)."""
+    return np.asarray(1.0 / (1.0 + np.exp(-raw)))
 
 
 def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) -> ModelBundle:

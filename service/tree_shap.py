@@ -63,9 +63,7 @@ class TreeExplainer:
 
     def explain(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(raw scores, contributions with the expected value in the last column) per row."""
-        matrix = np.ascontiguousarray(matrix, dtype=np.float64)
-        if matrix.ndim != 2 or matrix.shape[1] != self.num_features:
-            raise ValueError(f"expected rows of {self.num_features} features, got {matrix.shape}")
+        matrix = self._checked(matrix)
         t = self._trees
         contributions = np.zeros((matrix.shape[0], self.num_features + 1), dtype=np.float64)
         _explain_rows(matrix, t.roots, t.feature, t.threshold, t.missing, t.default_left, t.left,
@@ -73,6 +71,21 @@ class TreeExplainer:
                       self._hot_ratio, t.table_start, self._tables, contributions)
         contributions[:, -1] = self.expected_value
         return contributions.sum(axis=1), contributions
+
+    def _checked(self, matrix: np.ndarray) -> np.ndarray:
+        matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != self.num_features:
+            raise ValueError(f"expected rows of {self.num_features} features, got {matrix.shape}")
+        return matrix
+
+    def predict_raw(self, matrix: np.ndarray) -> np.ndarray:
+        """Raw scores (sum of leaf values), as LightGBM's predict(raw_score=True)."""
+        matrix = self._checked(matrix)
+        t = self._trees
+        out = np.zeros(matrix.shape[0], dtype=np.float64)
+        _predict_rows(matrix, t.roots, t.feature, t.threshold, t.missing, t.default_left, t.left,
+                      t.right, t.leaf_value, out)
+        return out
 
     @property
     def table_bytes(self) -> int:
@@ -247,3 +260,23 @@ def _explain_rows(matrix: np.ndarray, roots: np.ndarray, feature: np.ndarray,
                 is_hot = (hot >> k) & 1
                 share = tables[table + (hot ^ (is_hot << k))] * (is_hot * (hot_ratio[start + k] + 1.0) - 1.0)
                 phi[leaf_features[start + k]] += share
+
+
+@numba.njit(cache=True)
+def _predict_rows(matrix: np.ndarray, roots: np.ndarray, feature: np.ndarray,
+                  threshold: np.ndarray, missing: np.ndarray, default_left: np.ndarray,
+                  left: np.ndarray, right: np.ndarray, leaf_value: np.ndarray,
+                  out: np.ndarray) -> None:
+    """Follows each row down every tree and sums the leaf values it reaches."""
+    for r in range(matrix.shape[0]):
+        x = matrix[r]
+        total = 0.0
+        for t in range(roots.shape[0]):
+            node = roots[t]
+            while node >= 0:
+                if _goes_left(x[feature[node]], threshold[node], missing[node], default_left[node]):
+                    node = left[node]
+                else:
+                    node = right[node]
+            total += leaf_value[~node]
+        out[r] = total

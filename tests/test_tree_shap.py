@@ -70,6 +70,10 @@ def test_bundle_scores_match_lightgbm_predict(bundle: ModelBundle, demo_rows: np
     effort, churn = bundle.predict(demo_rows)
     np.testing.assert_allclose(explained.effort_score, effort, atol=1e-9)
     np.testing.assert_allclose(explained.churn_risk, churn, atol=1e-9)
+    np.testing.assert_allclose(bundle.churn_explainer.predict_raw(demo_rows),
+                               bundle.churn.predict(demo_rows, raw_score=True), atol=1e-9)
+    np.testing.assert_allclose(churn, bundle.calibrator.apply(np.asarray(bundle.churn.predict(demo_rows))),
+                               atol=1e-9)
 
 
 @pytest.mark.parametrize("params", [{"zero_as_missing": True}, {"use_missing": False},
@@ -85,9 +89,11 @@ def test_missing_value_rules_match_lightgbm(params: dict[str, bool]) -> None:
         + rng.normal(scale=0.1, size=3000)
     booster = lgb.train({"objective": "regression", "num_leaves": 63, "verbose": -1,
                          "min_data_in_leaf": 5, **params}, lgb.Dataset(x, y), num_boost_round=40)
-    raw, contributions = TreeExplainer(booster).explain(x[:500])
+    explainer = TreeExplainer(booster)
+    raw, contributions = explainer.explain(x[:500])
     np.testing.assert_allclose(contributions, booster.predict(x[:500], pred_contrib=True), atol=1e-9)
     np.testing.assert_allclose(raw, booster.predict(x[:500]), atol=1e-9)
+    np.testing.assert_allclose(explainer.predict_raw(x[:500]), booster.predict(x[:500]), atol=1e-9)
 
 
 def test_rejects_rows_of_the_wrong_width(bundle: ModelBundle) -> None:
