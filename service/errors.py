@@ -1,7 +1,7 @@
 """Domain errors and the interceptor that maps them to AIP-193 statuses with one ErrorInfo."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -39,29 +39,29 @@ def invalid_argument_status(error: InvalidArgument) -> status_pb2.Status:
                    {"field": error.field})
 
 
-class ErrorMappingInterceptor(grpc.ServerInterceptor):
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Turns domain exceptions into canonical codes so that nothing answers UNKNOWN."""
 
-    def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]],
+                                handler_call_details: Any) -> Any:
+        handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
         behavior = handler.unary_unary
 
-        def mapped(request: Any, context: grpc.ServicerContext) -> Any:
+        async def mapped(request: Any, context: Any) -> Any:  # the stubs lack abort_with_status
             try:
-                return behavior(request, context)
+                return await behavior(request, context)
             except InvalidArgument as error:
-                context.abort_with_status(rpc_status.to_status(invalid_argument_status(error)))
+                await context.abort_with_status(rpc_status.to_status(invalid_argument_status(error)))
             except Unavailable as error:
-                context.abort_with_status(rpc_status.to_status(_status(
+                await context.abort_with_status(rpc_status.to_status(_status(
                     code_pb2.UNAVAILABLE, str(error), "UNAVAILABLE", {})))
             except Exception as error:
-                already_aborted = context.code() is not None  # type: ignore[attr-defined]
-                if isinstance(error, grpc.RpcError) or already_aborted:
+                if isinstance(error, grpc.aio.AbortError | grpc.RpcError):
                     raise  # already carries a status (context.abort)
                 log.exception("internal error in %s", handler_call_details.method)
-                context.abort_with_status(rpc_status.to_status(_status(
+                await context.abort_with_status(rpc_status.to_status(_status(
                     code_pb2.INTERNAL, "internal error; see the server log", "INTERNAL", {})))
 
         return grpc.unary_unary_rpc_method_handler(

@@ -1,4 +1,4 @@
-"""Effort's domain metrics (effort_*); the standard grpc_server_* ones come from py-grpc-prometheus."""
+"""Effort's domain metrics (effort_*); the standard grpc_server_* ones come from py-async-grpc-prometheus."""
 
 from prometheus_client import Counter, Gauge, Histogram
 

@@ -1,8 +1,7 @@
 """Thin gRPC adapters: proto requests to the Scorer and JourneyRecorder, results back to proto."""
 
+import asyncio
 from typing import Any
-
-import grpc
 
 from features.recorder import JourneyRecorder
 from service import metrics
@@ -51,40 +50,52 @@ def _response(result: ScoreResult) -> scoring_pb.ScoreResponse:
 
 
 class ScoringServicer(scoring_grpc.ScoringServiceServicer):
-    """effort.v1.ScoringService over a Scorer."""
+    """effort.v1.ScoringService over a Scorer.
 
-    def __init__(self, scorer: Scorer, max_batch: int) -> None:
+    A single Score runs on the event loop: it is short, and a thread hand-off would cost more than
+    it. Batches, and every call when reads go over the network, run in a worker thread so that one
+    slow call does not hold up the others.
+    """
+
+    def __init__(self, scorer: Scorer, max_batch: int, read_off_loop: bool = False) -> None:
         self._scorer = scorer
         self._max_batch = max_batch
+        self._read_off_loop = read_off_loop
 
-    def Score(self, request: scoring_pb.ScoreRequest, context: Any) -> scoring_pb.ScoreResponse:
-        return _response(self._scorer.score_many([_input(request)],
-                                                  time_remaining=context.time_remaining())[0])
+    async def Score(self, request: scoring_pb.ScoreRequest,
+                    context: Any) -> scoring_pb.ScoreResponse:
+        inputs, remaining = [_input(request)], context.time_remaining()
+        if self._read_off_loop:
+            results = await asyncio.to_thread(self._scorer.score_many, inputs, "", remaining)
+        else:
+            results = self._scorer.score_many(inputs, "", remaining)
+        return _response(results[0])
 
-    def ScoreBatch(self, request: scoring_pb.ScoreBatchRequest,
-                   context: Any) -> scoring_pb.ScoreBatchResponse:
+    async def ScoreBatch(self, request: scoring_pb.ScoreBatchRequest,
+                         context: Any) -> scoring_pb.ScoreBatchResponse:
         if not request.requests:
             raise InvalidArgument("requests", "requests must hold at least one ScoreRequest")
         if len(request.requests) > self._max_batch:
             raise InvalidArgument("requests", f"at most {self._max_batch} requests per call",
                                   "BATCH_TOO_LARGE")
-        results = self._scorer.score_many([_input(r) for r in request.requests], "requests",
-                                          context.time_remaining())
+        results = await asyncio.to_thread(
+            self._scorer.score_many, [_input(r) for r in request.requests], "requests",
+            context.time_remaining())
         return scoring_pb.ScoreBatchResponse(responses=[_response(r) for r in results])
 
 
 class JourneyServicer(journey_grpc.JourneyServiceServicer):
-    """effort.v1.JourneyService over a JourneyRecorder."""
+    """effort.v1.JourneyService over a JourneyRecorder; recording runs in a worker thread."""
 
     def __init__(self, recorder: JourneyRecorder) -> None:
         self._recorder = recorder
 
-    def RecordEvents(self, request: journey_pb.RecordEventsRequest,
-                     context: grpc.ServicerContext) -> journey_pb.RecordEventsResponse:
+    async def RecordEvents(self, request: journey_pb.RecordEventsRequest,
+                           context: Any) -> journey_pb.RecordEventsResponse:
         if len(request.events) > MAX_EVENTS_PER_CALL:
             raise InvalidArgument("events", f"at most {MAX_EVENTS_PER_CALL} events per call",
                                   "BATCH_TOO_LARGE")
-        outcome = self._recorder.record(request.events)
+        outcome = await asyncio.to_thread(self._recorder.record, request.events)
         metrics.EVENTS_TOTAL.labels(outcome="accepted").inc(outcome.accepted)
         metrics.EVENTS_TOTAL.labels(outcome="duplicate").inc(outcome.duplicates)
         metrics.EVENTS_TOTAL.labels(outcome="rejected").inc(len(outcome.rejections))

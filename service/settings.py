@@ -17,7 +17,8 @@ class Settings(BaseSettings):
     grpc_host: str = Field("0.0.0.0", description="address the gRPC server binds")
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port")
-    grpc_threads: int = Field(8, ge=1, le=256, description="gRPC handler threads")
+    grpc_threads: int = Field(8, ge=1, le=256, description=(
+        "threads for ScoreBatch, RecordEvents and network-store reads (Score runs on the loop)"))
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the gRPC port "
                          "(SO_REUSEPORT); more than 1 needs a fixed port")
     feature_repo: Path = Field(FEATURE_REPO, description="Feast repo path; data/ beneath it")
