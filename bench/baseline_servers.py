@@ -52,6 +52,7 @@ def serve_straightforward(port: int) -> None:
     bundle = load_bundle(current_folder(settings.models_dir))
     service = store.get_feature_service(FEATURE_SERVICE_NAME)
     width = len(bundle.feature_names)
+    effort_model, churn_model = bundle.lightgbm_boosters()
 
     class Straightforward(pb_grpc.ScoringServiceServicer):
         def Score(self, request: pb.ScoreRequest, context: object) -> pb.ScoreResponse:
@@ -60,10 +61,10 @@ def serve_straightforward(port: int) -> None:
             row = [np.nan if values[name][0] is None else float(values[name][0])
                    for name in FEATURE_NAMES]
             x = np.array([row + [np.nan] * (width - len(row))])
-            effort = bundle.effort.predict(x)
-            churn = bundle.churn.predict(x)
-            bundle.churn.predict(x, pred_contrib=True)
-            bundle.effort.predict(x, pred_contrib=True)
+            effort = effort_model.predict(x)
+            churn = churn_model.predict(x)
+            churn_model.predict(x, pred_contrib=True)
+            effort_model.predict(x, pred_contrib=True)
             return pb.ScoreResponse(customer_id=request.customer_id,
                                     effort_score=float((7 - effort[0]) / 6 * 100),
                                     churn_risk=float(churn[0]))

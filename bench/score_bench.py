@@ -124,7 +124,7 @@ def reason_cost(rows: np.ndarray) -> dict[str, float]:
 
     bundle = load_bundle(current_folder(Path("var/models")))
     bundle.explain(rows[:10])  # load the numba cache outside the timing
-    boosters = (bundle.effort, bundle.churn)
+    boosters = bundle.lightgbm_boosters()
 
     def per_row(call: Callable[[], object], count: int, repeats: int = 1) -> float:
         started = time.process_time()

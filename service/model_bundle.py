@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 
 from service.calibration import Calibrator
+from service.model_file import ModelFileError, read_model_file
 from service.tree_shap import TreeExplainer, UnsupportedModel
 
 MANIFEST = "manifest.json"
 EFFORT_MODEL, CHURN_MODEL = "effort.lgb.txt", "churn.lgb.txt"
+IDENTITY_OBJECTIVES = {"regression", "regression_l1", "huber", "fair", "quantile", "mape"}
 
 
 class ModelBundleError(RuntimeError):
@@ -59,8 +60,7 @@ class ModelBundle:
     prior_effort_score: float
     prior_churn_risk: float
     churn_horizon_days: int
-    effort: lgb.Booster
-    churn: lgb.Booster
+    folder: Path
     calibrator: Calibrator
     manifest: dict[str, Any]
     effort_explainer: TreeExplainer
@@ -79,6 +79,13 @@ class ModelBundle:
         effort_score, churn_risk = self._scores(ces, _sigmoid(churn_raw))
         # A lower CES means more effort, so effort contributions flip sign.
         return Explained(effort_score, churn_risk, -effort_contrib, churn_contrib)
+
+    def lightgbm_boosters(self) -> tuple[Any, Any]:
+        """LightGBM's own (effort, churn) boosters, for comparisons; serving never loads them."""
+        import lightgbm
+
+        return (lightgbm.Booster(model_file=str(self.folder / EFFORT_MODEL)),
+                lightgbm.Booster(model_file=str(self.folder / CHURN_MODEL)))
 
     def _scores(self, ces: np.ndarray, churn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (ces_to_effort_score(np.clip(ces, 1.0, 7.0)),
@@ -107,15 +114,15 @@ def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) 
             raise ModelBundleError(
                 f"model {manifest['version']} was trained on other features than the feature service "
                 f"serves (differing: {', '.join(missing) or 'order'})")
-        effort = lgb.Booster(model_file=str(folder / EFFORT_MODEL))
-        churn = lgb.Booster(model_file=str(folder / CHURN_MODEL))
-        for booster in (effort, churn):
-            if tuple(booster.feature_name()) != features:
-                raise ModelBundleError(f"model file features differ from the manifest in {folder}")
         try:
-            explainers = TreeExplainer(effort), TreeExplainer(churn)
-        except UnsupportedModel as error:
-            raise ModelBundleError(f"model in {folder} cannot be explained: {error}") from None
+            models = read_model_file(folder / EFFORT_MODEL), read_model_file(folder / CHURN_MODEL)
+            if any(model.feature_names != features for model in models):
+                raise ModelBundleError(f"model file features differ from the manifest in {folder}")
+            explainers = TreeExplainer(models[0]), TreeExplainer(models[1])
+        except (ModelFileError, UnsupportedModel) as error:
+            raise ModelBundleError(f"model in {folder} cannot be served: {error}") from None
+        if explainers[0].objective.split()[0] not in IDENTITY_OBJECTIVES:
+            raise ModelBundleError(f"effort model in {folder} is not a plain regression model")
         if explainers[1].objective != "binary sigmoid:1":
             raise ModelBundleError(f"churn model in {folder} is not binary with sigmoid 1")
         thresholds = manifest["thresholds"]
@@ -126,7 +133,7 @@ def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) 
             prior_effort_score=manifest["priors"]["effort_score"],
             prior_churn_risk=manifest["priors"]["churn_risk"],
             churn_horizon_days=manifest["churn_horizon_days"],
-            effort=effort, churn=churn,
+            folder=folder,
             calibrator=Calibrator.from_json(manifest["churn_calibration"]), manifest=manifest,
             effort_explainer=explainers[0], churn_explainer=explainers[1],
         )

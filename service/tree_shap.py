@@ -11,9 +11,10 @@ in bench/score_bench.py.
 from dataclasses import dataclass
 from typing import Any
 
-import lightgbm as lgb
 import numba
 import numpy as np
+
+from service.model_file import ModelFile
 
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
 _MISSING_TYPES = {"None": MISSING_NONE, "Zero": MISSING_ZERO, "NaN": MISSING_NAN}
@@ -46,13 +47,20 @@ class _Trees:
 
 
 class TreeExplainer:
-    """Scores and exact TreeSHAP contributions of one LightGBM booster, in pred_contrib layout."""
+    """Scores and exact TreeSHAP contributions of one LightGBM model, in pred_contrib layout."""
 
-    def __init__(self, booster: lgb.Booster) -> None:
+    @classmethod
+    def from_booster(cls, booster: Any) -> "TreeExplainer":
+        """From a live lightgbm.Booster (tests and training; serving reads the file)."""
         dump = booster.dump_model()
-        self.num_features = int(dump["max_feature_idx"]) + 1
-        self.objective = str(dump["objective"])
-        self._trees = _flatten(dump["tree_info"])
+        return cls(ModelFile(tuple(dump["feature_names"]), str(dump["objective"]),
+                             dump["tree_info"]))
+
+    def __init__(self, model: ModelFile) -> None:
+        self.num_features = len(model.feature_names)
+        self.num_trees = len(model.tree_info)
+        self.objective = model.objective
+        self._trees = _flatten(model.tree_info)
         trees = self._trees
         self._tables = np.zeros(int(trees.table_start[-1]), dtype=np.float64)
         self.expected_value = _fill_tables(

@@ -119,5 +119,5 @@ def test_dask_engine_trains_a_servable_model(demo_world: DemoWorld, tmp_path: Pa
     manifest = json.loads((result.folder / "manifest.json").read_text())
     assert manifest["engine"] == "dask"
     bundle = load_bundle(result.folder, MODEL_FEATURES)
-    assert bundle.effort.num_trees() > 5 and bundle.churn.num_trees() > 5
+    assert bundle.effort_explainer.num_trees > 5 and bundle.churn_explainer.num_trees > 5
     assert manifest["metrics"]["churn_roc_auc"] > 0.6  # the rule's is about 0.65 on this world
