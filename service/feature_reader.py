@@ -1,10 +1,11 @@
 """Reads customers' online journey rows (features and window state) through Feast."""
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from circuitbreaker import CircuitBreaker, CircuitBreakerError
@@ -89,22 +90,45 @@ class FeastFeatureReader:
 
         Raises FeatureStoreUnavailable when the store fails, is late, or the circuit is open.
         """
-        budget = self._timeout + 0.001 * len(customer_ids)
+        budget = self._budget(len(customer_ids), time_remaining)
+        with self._guarded(budget):
+            stored = self._bounded_read(customer_ids, budget)
+        return self._rows(customer_ids, stored)
+
+    async def read_async(self, customer_ids: Sequence[str],
+                         time_remaining: float | None = None) -> list[FeatureRow | None]:
+        """As `read`, for the event loop: a network store is read with Feast's async client and
+        abandoned at the deadline, without a thread; a local SQLite file is read directly."""
+        if not (self._remote and self._fast_path):
+            return self.read(customer_ids, time_remaining)
+        budget = self._budget(len(customer_ids), time_remaining)
+        with self._guarded(budget):
+            stored = await asyncio.wait_for(self._read_async_through_provider(customer_ids),
+                                            budget)
+        return self._rows(customer_ids, stored)
+
+    def _budget(self, count: int, time_remaining: float | None) -> float:
+        budget = self._timeout + 0.001 * count
         if time_remaining is not None:
             budget = min(budget, max(0.0, time_remaining - DEADLINE_MARGIN))
+        return budget
+
+    @contextmanager
+    def _guarded(self, budget: float) -> Iterator[None]:
+        """Runs a read under the circuit breaker; every failure becomes FeatureStoreUnavailable."""
         try:
             if self._breaker.opened:  # after open_seconds reads are tried again
                 raise CircuitBreakerError(self._breaker)
-            stored = self._breaker.call(self._bounded_read, customer_ids, budget)
+            with self._breaker:  # counts the failure or resets the count
+                yield
         except CircuitBreakerError as error:
             raise FeatureStoreUnavailable(f"circuit open after repeated failures ({error})",
                                           "circuit_open") from error
-        except FutureTimeout as error:
+        except TimeoutError as error:  # concurrent.futures and asyncio raise this one
             raise FeatureStoreUnavailable(f"no answer within {budget * 1000:.0f} ms",
                                           "timeout") from error
         except Exception as error:  # any store failure degrades the answer, never fails it
             raise FeatureStoreUnavailable(f"{type(error).__name__}: {error}") from error
-        return self._rows(customer_ids, stored)
 
     def _bounded_read(self, customer_ids: Sequence[str], budget: float) -> list[StoredRow]:
         if not self._remote:  # a local SQLite file cannot hang the way a network store can
@@ -119,12 +143,23 @@ class FeastFeatureReader:
 
     def _read_through_provider(self, customer_ids: Sequence[str]) -> list[StoredRow]:
         """One online-store read of the journey view, metadata resolved at start-up, no pandas."""
-        keys = [EntityKeyProto(join_keys=[JOIN_KEY], entity_values=[ValueProto(string_val=c)])
+        # A copy of the names: Feast's Redis store appends its timestamp key to the list given.
+        return self._stored_rows(self._provider.online_read(
+            self._store.config, self._view, self._entity_keys(customer_ids), list(self._names)))
+
+    async def _read_async_through_provider(self, customer_ids: Sequence[str]) -> list[StoredRow]:
+        return self._stored_rows(await self._provider.online_read_async(
+            self._store.config, self._view, self._entity_keys(customer_ids), list(self._names)))
+
+    @staticmethod
+    def _entity_keys(customer_ids: Sequence[str]) -> list[EntityKeyProto]:
+        return [EntityKeyProto(join_keys=[JOIN_KEY], entity_values=[ValueProto(string_val=c)])
                 for c in customer_ids]
+
+    def _stored_rows(self, read: list[tuple[datetime | None, dict[str, ValueProto] | None]],
+                     ) -> list[StoredRow]:
         rows: list[StoredRow] = []
-        # A copy: Feast's Redis store appends its timestamp key to the list it is given.
-        for timestamp, values in self._provider.online_read(self._store.config, self._view, keys,
-                                                            list(self._names)):
+        for timestamp, values in read:
             # Redis answers an unknown key with an epoch-0 timestamp and empty values.
             computed_at = timestamp.timestamp() if timestamp is not None else 0.0
             if values is None or computed_at <= 0:

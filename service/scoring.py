@@ -85,6 +85,11 @@ class FeatureReader(Protocol):
         """Rows in request order, None for unknown customers; raises FeatureStoreUnavailable."""
         ...
 
+    async def read_async(self, customer_ids: Sequence[str],
+                         time_remaining: float | None = None) -> list[FeatureRow | None]:
+        """As `read`, awaitable on the serving event loop."""
+        ...
+
 
 class Scorer:
     """Scores contacts with the loaded model bundle; the bundle can be swapped while serving."""
@@ -117,19 +122,32 @@ class Scorer:
         `time_remaining` (seconds until the caller's deadline) bounds the feature read; a late or
         failed read gives prior-based answers flagged degraded, never an error.
         """
-        for i, item in enumerate(inputs):
-            problem = customer_id_problem(item.customer_id)
-            if problem:
-                where = f"{field_prefix}[{i}].customer_id" if field_prefix else "customer_id"
-                raise InvalidArgument(where, problem)
-        bundle = self._bundle  # one bundle for the whole call, even if a swap happens meanwhile
-        now = time.time()
+        _validate(inputs, field_prefix)
         try:
             rows = self._reader.read([item.customer_id for item in inputs], time_remaining)
-            degraded_reason = ""
         except FeatureStoreUnavailable as error:
-            rows, degraded_reason = [None] * len(inputs), f"feature store unavailable: {error}"
-            metrics.DEGRADED_TOTAL.labels(reason=error.kind).inc(len(inputs))
+            return self._score_rows(inputs, [None] * len(inputs), error)
+        return self._score_rows(inputs, rows)
+
+    async def score_many_async(self, inputs: Sequence[ScoreInput], field_prefix: str = "",
+                               time_remaining: float | None = None) -> list[ScoreResult]:
+        """As `score_many`, awaiting the feature read so that the event loop stays free."""
+        _validate(inputs, field_prefix)
+        try:
+            rows = await self._reader.read_async([item.customer_id for item in inputs],
+                                                 time_remaining)
+        except FeatureStoreUnavailable as error:
+            return self._score_rows(inputs, [None] * len(inputs), error)
+        return self._score_rows(inputs, rows)
+
+    def _score_rows(self, inputs: Sequence[ScoreInput], rows: Sequence[FeatureRow | None],
+                    failure: FeatureStoreUnavailable | None = None) -> list[ScoreResult]:
+        bundle = self._bundle  # one bundle for the whole call, even if a swap happens meanwhile
+        now = time.time()
+        degraded_reason = ""
+        if failure is not None:
+            degraded_reason = f"feature store unavailable: {failure}"
+            metrics.DEGRADED_TOTAL.labels(reason=failure.kind).inc(len(inputs))
         known = [i for i, row in enumerate(rows) if row is not None]
         results = [self._prior(item, bundle, degraded_reason) for item in inputs]
         if known:
@@ -198,6 +216,14 @@ class Scorer:
             metrics.UNKNOWN_CUSTOMER_TOTAL.inc()
         if result.feature_age_seconds is not None:
             metrics.FEATURE_AGE.observe(result.feature_age_seconds)
+
+
+def _validate(inputs: Sequence[ScoreInput], field_prefix: str) -> None:
+    for i, item in enumerate(inputs):
+        problem = customer_id_problem(item.customer_id)
+        if problem:
+            where = f"{field_prefix}[{i}].customer_id" if field_prefix else "customer_id"
+            raise InvalidArgument(where, problem)
 
 
 def _vector(row: FeatureRow, item: ScoreInput, names: Sequence[str], now: float) -> list[float]:

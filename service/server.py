@@ -129,10 +129,8 @@ async def _start_grpc(settings: Settings, scorer: Scorer, recorder: JourneyRecor
         options=[("grpc.so_reuseport", 1)],  # worker processes share the port
         interceptors=[grpc_metrics_interceptor(), ErrorMappingInterceptor()],
     )
-    # Reads from a network store may block up to the deadline, so they leave the loop.
-    scoring = ScoringServicer(scorer, settings.max_batch,
-                              read_off_loop=settings.online_store != "sqlite")
-    scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(scoring, server)
+    scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(
+        ScoringServicer(scorer, settings.max_batch), server)
     journey_service_pb2_grpc.add_JourneyServiceServicer_to_server(JourneyServicer(recorder), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -52,23 +52,19 @@ def _response(result: ScoreResult) -> scoring_pb.ScoreResponse:
 class ScoringServicer(scoring_grpc.ScoringServiceServicer):
     """effort.v1.ScoringService over a Scorer.
 
-    A single Score runs on the event loop: it is short, and a thread hand-off would cost more than
-    it. Batches, and every call when reads go over the network, run in a worker thread so that one
-    slow call does not hold up the others.
+    A single Score runs on the event loop (a network-store read is awaited, not waited for): it is
+    short, and a thread hand-off would cost more than it. Batches run in a worker thread so that
+    one large call does not hold up the others.
     """
 
-    def __init__(self, scorer: Scorer, max_batch: int, read_off_loop: bool = False) -> None:
+    def __init__(self, scorer: Scorer, max_batch: int) -> None:
         self._scorer = scorer
         self._max_batch = max_batch
-        self._read_off_loop = read_off_loop
 
     async def Score(self, request: scoring_pb.ScoreRequest,
                     context: Any) -> scoring_pb.ScoreResponse:
-        inputs, remaining = [_input(request)], context.time_remaining()
-        if self._read_off_loop:
-            results = await asyncio.to_thread(self._scorer.score_many, inputs, "", remaining)
-        else:
-            results = self._scorer.score_many(inputs, "", remaining)
+        results = await self._scorer.score_many_async([_input(request)], "",
+                                                      context.time_remaining())
         return _response(results[0])
 
     async def ScoreBatch(self, request: scoring_pb.ScoreBatchRequest,
