@@ -4,7 +4,7 @@ Each server runs in its own process on the demo's SQLite store, then on a Redis 
 this bench starts and fills by `feast materialize` ("effort x2": two worker processes sharing the
 port); the load generator (bench/load.py) runs in this process on the same 2 cores. Prints peak
 throughput ratios, p50/p99 at a fixed rate of half of each server's own peak, and the servers'
-resident memory after the load.
+resident memory after the load (for "effort x2": the parent and both workers together).
 """
 
 import asyncio
@@ -24,6 +24,7 @@ from load import fixed_rate, peak
 
 PEAK_SECONDS = 8.0
 RATE_SECONDS = 8.0
+ROUNDS = 2
 
 
 def _free_port() -> int:
@@ -121,17 +122,25 @@ def report(store: str, results: dict[str, Result]) -> None:
           f"best Effort / straightforward = {effort / straight:.2f} (goal >= 7)")
 
 
+def best_of_rounds(kinds: tuple[str, ...], store_env: dict[str, str]) -> dict[str, Result]:
+    """Each server measured ROUNDS times, interleaved; the round with the highest peak counts.
+
+    This shared 2-core machine loses up to a quarter of a run to neighbours at random moments, for
+    every server alike; the best round is the closest to what each server can do.
+    """
+    rounds = [{kind: measure(kind, store_env) for kind in kinds} for _ in range(ROUNDS)]
+    return {kind: max((r[kind] for r in rounds), key=lambda result: result[0]) for kind in kinds}
+
+
 def main() -> None:
     if not Path("var/models/CURRENT").is_file():
         raise SystemExit("no demo model: run `make demo` first")
-    floor = measure("floor", {})
-    sqlite = {"EFFORT_ONLINE_STORE": "sqlite"}
-    sqlite_results = {"floor": floor, **{kind: measure(kind, sqlite) for kind in (
-        "straightforward", "effort", "effort x2")}}
+    sqlite_results = best_of_rounds(("floor", "straightforward", "effort", "effort x2"),
+                                    {"EFFORT_ONLINE_STORE": "sqlite"})
     with redis_online_store() as address:
-        redis = {"EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_ADDRESS": address}
-        redis_results = {"floor": floor, **{kind: measure(kind, redis) for kind in (
-            "straightforward", "effort")}}
+        redis_results = {"floor": sqlite_results["floor"], **best_of_rounds(
+            ("straightforward", "effort", "effort x2"),
+            {"EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_ADDRESS": address})}
     report("SQLite", sqlite_results)
     report("Redis", redis_results)
 
