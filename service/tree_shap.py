@@ -220,7 +220,7 @@ def _goes_left(x: float, threshold: float, missing: int, default_left: bool) -> 
     return x <= threshold
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # other threads run meanwhile (a ScoreBatch, the gRPC poller)
 def _explain_rows(matrix: np.ndarray, roots: np.ndarray, feature: np.ndarray,
                   threshold: np.ndarray, missing: np.ndarray, default_left: np.ndarray,
                   left: np.ndarray, right: np.ndarray, bit: np.ndarray,
@@ -270,7 +270,7 @@ def _explain_rows(matrix: np.ndarray, roots: np.ndarray, feature: np.ndarray,
                 phi[leaf_features[start + k]] += share
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _predict_rows(matrix: np.ndarray, roots: np.ndarray, feature: np.ndarray,
                   threshold: np.ndarray, missing: np.ndarray, default_left: np.ndarray,
                   left: np.ndarray, right: np.ndarray, leaf_value: np.ndarray,
