@@ -122,13 +122,20 @@ def test_fast_path_reads_what_feast_get_online_features_returns(pipeline: Pipeli
                                         ET.EVENT_TYPE_CONTACT, ET.EVENT_TYPE_COMPLAINT_OPENED])]
     pipeline.recorder.record_parsed(events)
     store = pipeline.reader._store
-    reader = FeastFeatureReader(store, fast_path=True)
+    reader = FeastFeatureReader(store, fast_path=True, stored_features=True)
     requested = list(reader._names)
     reader.read(customers)
     fast = reader.read(customers)
     # Feast's Redis store appends to the feature list it is given; it grew by one per read.
     assert reader._names == requested
     feast = FeastFeatureReader(store, fast_path=False).read(customers)
+    # What serving reads: the window state alone, from which every stored feature is recomputed.
+    serving = FeastFeatureReader(store).read(customers)
+    assert serving[2] is None
+    for lean, reference in zip(serving[:2], feast[:2], strict=True):
+        assert lean is not None and reference is not None and lean.values == {}
+        assert lean.events == reference.events
+        assert lean.features_at(lean.computed_at) == reference.values
     assert fast[2] is None and feast[2] is None  # never recorded
     for quick, reference in zip(fast[:2], feast[:2], strict=True):
         assert quick is not None and reference is not None
