@@ -239,26 +239,25 @@ def _reasons(names: Sequence[str], vector: np.ndarray, effort_contrib: np.ndarra
              churn_contrib: np.ndarray, limit: int, rule_reasons: list[Reason],
              require_one: bool) -> list[Reason]:
     """Strongest positive drivers of either score, one reason per feature, rule first."""
-    candidates: list[tuple[float, Reason]] = []
+    candidates: list[tuple[float, ScoreKind, int]] = []
     for kind, contrib in ((ScoreKind.EFFORT, effort_contrib), (ScoreKind.CHURN, churn_contrib)):
-        for k, name in enumerate(names):
-            value = float(vector[k])
-            if contrib[k] <= 0 or math.isnan(value):
-                continue
-            spec = FEATURES_BY_NAME[name]
-            reason = Reason(spec.reason_code, name, reason_description(spec, value),
-                            float(contrib[k]), kind)
-            # Scale-free ranking: each contribution relative to its model's reporting floor.
-            candidates.append((float(contrib[k]) / MIN_CONTRIBUTION[kind.value], reason))
-    candidates.sort(key=lambda pair: -pair[0])
+        floor = MIN_CONTRIBUTION[kind.value]
+        for position in np.flatnonzero(contrib[:len(names)] > 0).tolist():
+            if not math.isnan(vector[position]):
+                # Scale-free ranking: each contribution relative to its model's reporting floor.
+                candidates.append((float(contrib[position]) / floor, kind, position))
+    candidates.sort(key=lambda c: -c[0])
     reasons = list(rule_reasons)
     seen = {r.feature for r in reasons}
-    for strength, reason in candidates:
+    contributions = {ScoreKind.EFFORT: effort_contrib, ScoreKind.CHURN: churn_contrib}
+    for strength, kind, k in candidates:
         if len(reasons) >= limit:
             break
-        if reason.feature in seen or (strength < 1.0 and (reasons or not require_one)):
+        name = names[k]
+        if name in seen or (strength < 1.0 and (reasons or not require_one)):
             continue
-        seen.add(reason.feature)
-        reasons.append(reason)
+        seen.add(name)
+        spec = FEATURES_BY_NAME[name]  # descriptions are written for the chosen few only
+        reasons.append(Reason(spec.reason_code, name, reason_description(spec, float(vector[k])),
+                              float(contributions[kind][k]), kind))
     return reasons
-
