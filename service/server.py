@@ -132,6 +132,8 @@ async def _start_grpc(settings: Settings, scorer: Scorer, recorder: JourneyRecor
         ThreadPoolExecutor(settings.grpc_threads, thread_name_prefix="effort-worker"))
     server = grpc.aio.server(
         options=[("grpc.so_reuseport", 1)],  # worker processes share the port
+        # Overload is shed at once (RESOURCE_EXHAUSTED) so that admitted calls keep their latency.
+        maximum_concurrent_rpcs=settings.max_concurrent_calls,
         interceptors=[grpc_metrics_interceptor(), ErrorMappingInterceptor()],
     )
     scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(

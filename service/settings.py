@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port")
     grpc_threads: int = Field(8, ge=1, le=256, description=(
         "threads for ScoreBatch, RecordEvents and network-store reads (Score runs on the loop)"))
+    max_concurrent_calls: int = Field(128, ge=1, description=(
+        "calls in progress per process beyond which new calls are shed with RESOURCE_EXHAUSTED"))
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the gRPC port "
                          "(SO_REUSEPORT); more than 1 needs a fixed port")
     feature_repo: Path = Field(FEATURE_REPO, description="Feast repo path; data/ beneath it")

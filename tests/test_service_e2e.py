@@ -1,6 +1,7 @@
 """End to end over loopback gRPC: a real server on a real Feast store (SQLite and Redis)."""
 
 import statistics
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -174,3 +175,32 @@ def test_store_down_gives_degraded_prior_answer(demo_world: DemoWorld,
     assert "circuit open" in answers[-1].degraded_reason  # a dead store is no longer asked
     assert 0.0 < answers[0].churn_risk < 1.0 and answers[0].model_version == demo_world.version
     assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_overload_is_shed_with_resource_exhausted(demo_world: DemoWorld,
+                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
+    """With one call allowed in progress, a Score during a long RecordEvents is refused at once."""
+    from features.events import ET, Event
+
+    repo = tmp_path_factory.mktemp("repo-shed")
+    apply_definitions(open_store(repo))
+    settings = Settings(grpc_host="127.0.0.1", grpc_port=0, feature_repo=repo,
+                        models_dir=demo_world.models_dir, max_concurrent_calls=1)
+    now = datetime.now(UTC).timestamp()
+    events = [Event(f"shed-{n}", f"S{n % 3000:06d}", now - n, ET.EVENT_TYPE_CONTACT, channel=1)
+              .to_proto() for n in range(10_000)]
+    running = create_server(settings)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            recording = jgrpc.JourneyServiceStub(ch).RecordEvents.future(
+                jpb.RecordEventsRequest(events=events), timeout=60)
+            stub = sgrpc.ScoringServiceStub(ch)
+            time.sleep(0.3)  # recording 10,000 events takes seconds; by now it is in progress
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Score(spb.ScoreRequest(customer_id="S000001"), timeout=5)
+            assert not recording.done()
+            assert recording.result().accepted == 10_000
+            assert stub.Score(spb.ScoreRequest(customer_id="S000001"), timeout=5).customer_known
+    finally:
+        running.stop(grace=1.0)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
