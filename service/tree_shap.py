@@ -19,8 +19,8 @@ from service.model_file import ModelFile
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
 _MISSING_TYPES = {"None": MISSING_NONE, "Zero": MISSING_ZERO, "NaN": MISSING_NAN}
 _ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
-MIN_ZERO_FRACTION = 1e-12
-MAX_PATH_FEATURES = 16  # a leaf's table has 2^d rows; deeper paths would need another method
+MIN_ZERO_FRACTION = 1e-12  # floor for a child's share of its parent's training rows
+MAX_PATH_FEATURES = 16  # a leaf's table has 2^d entries; deeper paths would need another method
 
 
 class UnsupportedModel(ValueError):
@@ -31,17 +31,17 @@ class UnsupportedModel(ValueError):
 class _Trees:
     """All trees of a booster flattened into arrays; children < 0 are leaves (~child)."""
 
-    roots: np.ndarray            # int64 per tree, node index or ~leaf
-    feature: np.ndarray          # int64 per internal node
+    roots: np.ndarray            # int32 per tree, node index or ~leaf
+    feature: np.ndarray          # int32 per internal node
     threshold: np.ndarray        # float64 per internal node
-    missing: np.ndarray          # int64 per internal node
+    missing: np.ndarray          # int8 per internal node
     default_left: np.ndarray     # bool per internal node
-    left: np.ndarray             # int64 per internal node
-    right: np.ndarray            # int64 per internal node
-    bit: np.ndarray              # int64 per internal node: its feature's place on the path
+    left: np.ndarray             # int32 per internal node
+    right: np.ndarray            # int32 per internal node
+    bit: np.ndarray              # int8 per internal node: its feature's place on the path
     leaf_value: np.ndarray       # float64 per leaf
-    leaf_features: np.ndarray    # int64, each leaf's unique path features, concatenated
-    leaf_feature_start: np.ndarray  # int64 per leaf + 1
+    leaf_features: np.ndarray    # int16, each leaf's unique path features, concatenated
+    leaf_feature_start: np.ndarray  # int32 per leaf + 1
     leaf_zero_fraction: np.ndarray  # float64, aligned with leaf_features
     table_start: np.ndarray      # int64 per leaf + 1: where its table of 2^d entries begins
 
