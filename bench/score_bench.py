@@ -20,6 +20,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.api.v1 import scoring_service_pb2 as pb
 from service.api.v1 import scoring_service_pb2_grpc as pb_grpc
+from service.model_bundle import ModelBundle, load_bundle
+from service.registry import current_folder
 
 CUSTOMERS = [f"C{n:06d}" for n in range(1, 10_001)]
 
@@ -101,15 +103,12 @@ def batch_rate(stub: pb_grpc.ScoringServiceStub, size: int, rounds: int) -> floa
     return size * rounds / (time.perf_counter() - started)
 
 
-def demo_rows(count: int) -> np.ndarray:
+def demo_rows(bundle: ModelBundle, count: int) -> np.ndarray:
     """Model inputs of `count` demo customers, built as the server builds them."""
     from features.store import open_store
     from service.feature_reader import FeastFeatureReader
-    from service.model_bundle import load_bundle
-    from service.registry import current_folder
     from service.scoring import ScoreInput, Scorer
 
-    bundle = load_bundle(current_folder(Path("var/models")))
     scorer = Scorer(FeastFeatureReader(open_store(Path("features"))), bundle)
     results = scorer.score_many([ScoreInput(c, channel=1, include_features=True)
                                  for c in CUSTOMERS[:count]])
@@ -117,12 +116,8 @@ def demo_rows(count: int) -> np.ndarray:
                      for r in results if r.customer_known])
 
 
-def reason_cost(rows: np.ndarray) -> dict[str, float]:
+def reason_cost(bundle: ModelBundle, rows: np.ndarray) -> dict[str, float]:
     """CPU microseconds per row, both models, for compiled TreeSHAP and LightGBM's own calls."""
-    from service.model_bundle import load_bundle
-    from service.registry import current_folder
-
-    bundle = load_bundle(current_folder(Path("var/models")))
     bundle.explain(rows[:10])  # load the numba cache outside the timing
     boosters = bundle.lightgbm_boosters()
 
@@ -161,7 +156,8 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    costs = reason_cost(demo_rows(2000))
+    bundle = load_bundle(current_folder(Path("var/models")))
+    costs = reason_cost(bundle, demo_rows(bundle, 2000))
     quantiles = statistics.quantiles(latencies, n=100)
     print("Effort on the SYNTHETIC demo (SQLite online store, reasons by exact compiled TreeSHAP)")
     print(f"  start to SERVING          {to_serving:6.2f} s   (bare `import feast`: {feast_import:.2f} s)")

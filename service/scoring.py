@@ -239,18 +239,18 @@ def _reasons(names: Sequence[str], vector: np.ndarray, effort_contrib: np.ndarra
              churn_contrib: np.ndarray, limit: int, rule_reasons: list[Reason],
              require_one: bool) -> list[Reason]:
     """Strongest positive drivers of either score, one reason per feature, rule first."""
-    candidates: list[tuple[float, ScoreKind, int]] = []
+    candidates: list[tuple[float, float, ScoreKind, int]] = []
     for kind, contrib in ((ScoreKind.EFFORT, effort_contrib), (ScoreKind.CHURN, churn_contrib)):
         floor = MIN_CONTRIBUTION[kind.value]
         for position in np.flatnonzero(contrib[:len(names)] > 0).tolist():
             if not math.isnan(vector[position]):
+                value = float(contrib[position])
                 # Scale-free ranking: each contribution relative to its model's reporting floor.
-                candidates.append((float(contrib[position]) / floor, kind, position))
+                candidates.append((value / floor, value, kind, position))
     candidates.sort(key=lambda c: -c[0])
     reasons = list(rule_reasons)
     seen = {r.feature for r in reasons}
-    contributions = {ScoreKind.EFFORT: effort_contrib, ScoreKind.CHURN: churn_contrib}
-    for strength, kind, k in candidates:
+    for strength, contribution, kind, k in candidates:
         if len(reasons) >= limit:
             break
         name = names[k]
@@ -259,5 +259,5 @@ def _reasons(names: Sequence[str], vector: np.ndarray, effort_contrib: np.ndarra
         seen.add(name)
         spec = FEATURES_BY_NAME[name]  # descriptions are written for the chosen few only
         reasons.append(Reason(spec.reason_code, name, reason_description(spec, float(vector[k])),
-                              float(contributions[kind][k]), kind))
+                              contribution, kind))
     return reasons

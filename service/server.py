@@ -115,7 +115,7 @@ def create_server(settings: Settings) -> RunningServer:
     reloader = ModelReloader(scorer, settings.models_dir, MODEL_FEATURES,
                              settings.model_poll_seconds)
     reloader.start()
-    # Start-up leaves about a million long-lived objects (Feast, protobuf descriptors, models);
+    # Start-up leaves some 270,000 long-lived objects (Feast, protobuf descriptors, models);
     # freezing them keeps full collections from pausing calls for tens of milliseconds.
     gc.collect()
     gc.freeze()

@@ -95,11 +95,6 @@ class TreeExplainer:
                       t.right, t.leaf_value, out)
         return out
 
-    @property
-    def table_bytes(self) -> int:
-        """Memory held by the precomputed leaf tables."""
-        return int(self._tables.nbytes)
-
 
 def _flatten(tree_info: list[dict[str, Any]]) -> _Trees:
     """Walks LightGBM's JSON dump into flat arrays, merging repeated features on each path."""
