@@ -7,7 +7,7 @@ EFFORT := $(VENV)/bin/effort
 DEMO := var/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install constraints run demo serve test lint buf-lint typecheck proto proto-check redis-server bench clean help
+.PHONY: install constraints run demo serve test test-unit test-integration test-e2e lint buf-lint typecheck proto proto-check redis-server bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,8 +40,17 @@ redis-server:  ## install redis-server from Debian's packages when it is missing
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
-test: $(STAMP) redis-server proto-check  ## run all tests (starts its own redis-server and gRPC servers)
-	$(PY) -m pytest -q
+test: $(STAMP) redis-server proto-check  ## run every tier: unit, integration, e2e (starts its own redis-server and servers)
+	$(PY) -m pytest -q tests/unit tests/integration tests/e2e
+
+test-unit: $(STAMP)  ## the fast tier: no server, no Feast apply, no training
+	$(PY) -m pytest -q tests/unit
+
+test-integration: $(STAMP) redis-server  ## real Feast stores, redis-server and small trained models
+	$(PY) -m pytest -q tests/integration
+
+test-e2e: $(STAMP) redis-server  ## real gRPC servers and `effort` commands in their own processes
+	$(PY) -m pytest -q tests/e2e
 
 lint: $(STAMP) proto-check buf-lint  ## ruff, buf lint, and fail when generated protobuf code is stale
 	$(VENV)/bin/ruff check .
@@ -52,19 +61,19 @@ buf-lint:  ## Buf's STANDARD and COMMENTS lint rules on proto/ (buf from the npm
 typecheck: $(STAMP)  ## mypy
 	$(VENV)/bin/mypy
 
-proto: $(STAMP)  ## regenerate service/api/v1 from proto/effort/v1
+proto: $(STAMP)  ## regenerate the effort.v1 Python code beside proto/effort/v1/*.proto
 	$(PY) proto/generate.py
 
-proto-check: $(STAMP)  ## fail when service/api/v1 differs from what `make proto` would write
+proto-check: $(STAMP)  ## fail when proto/effort/v1's generated code differs from what `make proto` would write
 	@tmp=$$(mktemp -d) && $(PY) proto/generate.py --out $$tmp/v1 && \
-	  diff -r -x __pycache__ $$tmp/v1 service/api/v1 >/dev/null || \
-	  { echo "service/api/v1 is stale: run make proto"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
+	  diff -r -x __pycache__ -x '*.proto' $$tmp/v1 proto/effort/v1 >/dev/null || \
+	  { echo "proto/effort/v1 generated code is stale: run make proto"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
 
 constraints: $(STAMP)  ## rewrite constraints.txt from what .venv holds (after changing pins)
 	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^effort'; } > constraints.tmp && mv constraints.tmp constraints.txt
 
 clean:  ## remove demo data, models and the feature store's data (keeps .venv)
-	rm -rf var features/data
+	rm -rf var features/feast_repo/data
 
 bench: demo  ## measure serving, ingestion and training on the demo (see BENCHMARKS.md)
 	$(PY) bench/serving_bench.py

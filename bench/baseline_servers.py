@@ -1,4 +1,4 @@
-"""Reference servers measured beside Effort (DESIGN.md section 7), each run as its own process.
+"""Reference servers measured beside Effort (docs/performance.md), each run as its own process.
 
 - floor: a grpc.aio server whose Score returns a constant: the floor of Python gRPC;
 - straightforward: sync gRPC, Feast get_online_features(...).to_dict(), two Booster.predict
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import grpc
 
-from service.api.v1 import scoring_service_pb2 as pb
-from service.api.v1 import scoring_service_pb2_grpc as pb_grpc
+from effort.v1 import scoring_service_pb2 as pb
+from effort.v1 import scoring_service_pb2_grpc as pb_grpc
 
 
 class ConstantScoring(pb_grpc.ScoringServiceServicer):
@@ -43,16 +43,17 @@ def serve_straightforward(port: int) -> None:
 
     from features.catalog import FEATURE_NAMES, FEATURE_SERVICE_NAME
     from features.store import open_store
-    from service.model_bundle import load_bundle
-    from service.registry import current_folder
+    from service.models import load_bundle
     from service.settings import Settings
+    from training.boosters import lightgbm_boosters
+    from training.registry import current_folder
 
     settings = Settings()
     store = open_store(settings.feature_repo, settings.online_store, settings.redis_address)
     bundle = load_bundle(current_folder(settings.models_dir))
     service = store.get_feature_service(FEATURE_SERVICE_NAME)
     width = len(bundle.feature_names)
-    effort_model, churn_model = bundle.lightgbm_boosters()
+    effort_model, churn_model = lightgbm_boosters(bundle.folder)
 
     class Straightforward(pb_grpc.ScoringServiceServicer):
         def Score(self, request: pb.ScoreRequest, context: object) -> pb.ScoreResponse:

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import grpc
 
+from effort.v1 import journey_service_pb2 as jpb
+from effort.v1 import journey_service_pb2_grpc as jgrpc
+from effort.v1 import scoring_service_pb2 as spb
+from effort.v1 import scoring_service_pb2_grpc as sgrpc
 from features.batches import chunked
 from features.recorder import JourneyRecorder
 from features.state import SqliteJourneyState
 from features.store import apply_definitions, open_store
-from service.api.v1 import journey_service_pb2 as jpb
-from service.api.v1 import journey_service_pb2_grpc as jgrpc
-from service.api.v1 import scoring_service_pb2 as spb
-from service.api.v1 import scoring_service_pb2_grpc as sgrpc
 from service.server import create_server
 from service.settings import Settings
 from training.simulate import simulate

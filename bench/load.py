@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from service.api.v1 import scoring_service_pb2 as pb
-from service.api.v1 import scoring_service_pb2_grpc as pb_grpc
+from effort.v1 import scoring_service_pb2 as pb
+from effort.v1 import scoring_service_pb2_grpc as pb_grpc
 
 CUSTOMERS = [f"C{n:06d}" for n in range(1, 10_001)]
 

@@ -18,10 +18,11 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.api.v1 import scoring_service_pb2 as pb
-from service.api.v1 import scoring_service_pb2_grpc as pb_grpc
-from service.model_bundle import ModelBundle, load_bundle
-from service.registry import current_folder
+from effort.v1 import scoring_service_pb2 as pb
+from effort.v1 import scoring_service_pb2_grpc as pb_grpc
+from service.models import ModelBundle, load_bundle
+from training.boosters import lightgbm_boosters
+from training.registry import current_folder
 
 CUSTOMERS = [f"C{n:06d}" for n in range(1, 10_001)]
 
@@ -105,11 +106,11 @@ def batch_rate(stub: pb_grpc.ScoringServiceStub, size: int, rounds: int) -> floa
 
 def demo_rows(bundle: ModelBundle, count: int) -> np.ndarray:
     """Model inputs of `count` demo customers, built as the server builds them."""
-    from features.store import open_store
+    from features.store import FEATURE_REPO, open_store
     from service.feature_reader import FeastFeatureReader
-    from service.scoring import ScoreInput, Scorer
+    from service.scorer import ScoreInput, Scorer
 
-    scorer = Scorer(FeastFeatureReader(open_store(Path("features"))), bundle)
+    scorer = Scorer(FeastFeatureReader(open_store(FEATURE_REPO)), bundle)
     results = scorer.score_many([ScoreInput(c, channel=1, include_features=True)
                                  for c in CUSTOMERS[:count]])
     return np.array([[r.features.get(name, np.nan) for name in bundle.feature_names]
@@ -119,7 +120,7 @@ def demo_rows(bundle: ModelBundle, count: int) -> np.ndarray:
 def reason_cost(bundle: ModelBundle, rows: np.ndarray) -> dict[str, float]:
     """CPU microseconds per row, both models, for compiled TreeSHAP and LightGBM's own calls."""
     bundle.explain(rows[:10])  # load the numba cache outside the timing
-    boosters = bundle.lightgbm_boosters()
+    boosters = lightgbm_boosters(bundle.folder)
 
     def per_row(call: Callable[[], object], count: int, repeats: int = 1) -> float:
         started = time.process_time()

@@ -36,7 +36,7 @@ def _free_port() -> int:
 @contextmanager
 def redis_online_store() -> Iterator[str]:
     """A throw-away redis-server holding the demo's latest feature rows; yields its address."""
-    from features.store import open_store  # heavy import, only when this bench needs it
+    from features.store import FEATURE_REPO, open_store  # heavy import, only when this bench needs it
 
     port = _free_port()
     folder = tempfile.mkdtemp(prefix="effort-bench-redis-")
@@ -45,7 +45,7 @@ def redis_online_store() -> Iterator[str]:
                               stdout=subprocess.DEVNULL)
     try:
         address = f"127.0.0.1:{port}"
-        store = open_store(Path("features"), "redis", address)
+        store = open_store(FEATURE_REPO, "redis", address)
         print(f"materialising the demo's feature rows into Redis at {address} ...", flush=True)
         store.materialize(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
         yield address

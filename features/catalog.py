@@ -1,25 +1,19 @@
-"""The journey features of DESIGN.md section 5: names, types, definitions and reason texts."""
+"""The journey and request features (docs/features.md): names, types, definitions and reason texts."""
 
 from dataclasses import dataclass
 from typing import Literal
 
+from features.domain import CHANNEL_NAMES, COMPLAINT_STATE_NAMES
+
+# Names of the Feast objects (features/feast_repo/definitions.py) that application code refers to.
 FEATURE_SERVICE_NAME = "effort_journey_v1"
 FEATURE_VIEW_NAME = "customer_journey"
 PUSH_SOURCE_NAME = "journey_push"
 ENTITY_NAME = "customer"
 JOIN_KEY = "customer_id"
-
-# complaint_state values, in order of the journey.
-COMPLAINT_NONE, COMPLAINT_UNACKNOWLEDGED, COMPLAINT_ACKNOWLEDGED, COMPLAINT_RESOLVED = 0, 1, 2, 3
-COMPLAINT_STATE_NAMES = {
-    COMPLAINT_NONE: "no complaint",
-    COMPLAINT_UNACKNOWLEDGED: "complaint not acknowledged",
-    COMPLAINT_ACKNOWLEDGED: "complaint acknowledged, not resolved",
-    COMPLAINT_RESOLVED: "complaint resolved",
-}
-
-
-CHANNEL_NAMES = {1: "voice", 2: "chat", 3: "email", 4: "SMS", 5: "web", 6: "app", 7: "social"}
+TIMESTAMP_FIELD = "event_timestamp"
+WINDOW_STATE_FIELD = "window_state"
+OFFLINE_PATH = "data/journey_features"  # a folder of Parquet parts, relative to the repo path
 
 
 @dataclass(frozen=True)
@@ -115,7 +109,7 @@ JOURNEY_FEATURES: tuple[FeatureSpec, ...] = (
 )
 
 # Request-time context: what the routing system says about the arriving contact. In training they
-# come from the customer's contact recorded at the label's time (see features/request_context.py).
+# come from the customer's contact recorded at the label's time (see features/model_input.py).
 REQUEST_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("request_channel", "int", "Channel of the arriving contact (Channel enum number); "
                 "missing when not given.", _SWITCH, "CONTACT_CHANNEL", "contacting by {label}"),
@@ -134,7 +128,6 @@ REQUEST_FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in REQUEST_FEA
 MODEL_FEATURES: tuple[str, ...] = FEATURE_NAMES + REQUEST_FEATURE_NAMES
 FEATURES_BY_NAME: dict[str, FeatureSpec] = {
     spec.name: spec for spec in (*JOURNEY_FEATURES, *REQUEST_FEATURES)}
-WINDOW_STATE_FIELD = "window_state"
 
 
 _VALUE_LABELS = {"complaint_state": COMPLAINT_STATE_NAMES, "request_channel": CHANNEL_NAMES}

@@ -1,7 +1,8 @@
 """Reads journey events from JSON Lines or Parquet files in the documented schema."""
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,27 @@ def _json_shaped(record: dict[str, Any]) -> dict[str, Any]:
             continue
         shaped[key] = value.isoformat() if isinstance(value, datetime) else value
     return shaped
+
+
+@dataclass(frozen=True)
+class ValidEvents:
+    """The valid events of a file, and how many records were not."""
+
+    events: list[Event]
+    rejected: int
+    first_problem: str
+
+
+def read_valid_events(path: Path, progress: Callable[[int], None] | None = None) -> ValidEvents:
+    """Every valid event of a file; invalid records are counted and the first one described."""
+    events: list[Event] = []
+    rejected, first_problem = 0, ""
+    for number, item in enumerate(read_events(path), start=1):
+        if isinstance(item, Event):
+            events.append(item)
+        else:
+            rejected += 1
+            first_problem = first_problem or f"record {number}: {item.field}: {item.reason}"
+        if progress:
+            progress(1)
+    return ValidEvents(events, rejected, first_problem)

@@ -10,7 +10,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from service.api.v1 import journey_service_pb2 as journey_pb
+from effort.v1 import journey_service_pb2 as journey_pb
 
 ET = journey_pb  # enum values live on the module: ET.EVENT_TYPE_CONTACT, ...
 KNOWN_EVENT_TYPES = frozenset(

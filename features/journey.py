@@ -26,19 +26,24 @@ from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
-from features.catalog import (
+from features.domain import (
     COMPLAINT_ACKNOWLEDGED,
     COMPLAINT_NONE,
     COMPLAINT_RESOLVED,
     COMPLAINT_UNACKNOWLEDGED,
+    DAY,
+    HOUR,
+    IVR_LOOKBACK_SECONDS,
+    IVR_RETRY_GAP_SECONDS,
+    NEGATIVE_SENTIMENT,
+    SELF_SERVICE_FAIL_SECONDS,
+    VOICE,
 )
 from features.events import ET, Event
 
-HOUR, DAY = 3600.0, 86400.0
-NEGATIVE_SENTIMENT = -0.3
-IVR_RETRY_GAP = 600.0
 SENTIMENT_EVENT_TYPES = frozenset({ET.EVENT_TYPE_CONTACT, ET.EVENT_TYPE_SURVEY})
-VOICE = 1
+
+
 def compute_features(events: Iterable[Event], as_of: float) -> dict[str, Any]:
     """The feature row for events known at `as_of` (epoch seconds); None marks missing values."""
     ordered = sorted((e for e in events if e.occurred_at <= as_of),
@@ -95,16 +100,19 @@ def _failed_self_service(ordered: list[Event], contacts: list[Event], after: flo
     attempts = [e.occurred_at for e in ordered if e.type == ET.EVENT_TYPE_SELF_SERVICE
                 and e.occurred_at > after]
     contact_times = [c.occurred_at for c in contacts]
-    return sum(1 for t in attempts if any(t < c <= t + HOUR for c in contact_times))
+    return sum(1 for t in attempts
+               if any(t < c <= t + SELF_SERVICE_FAIL_SECONDS for c in contact_times))
+
+
+def ivr_steps_before(events: Iterable[Event], contact_at: float) -> list[Event]:
+    """The IVR steps that belong to a voice contact at `contact_at`: those in the hour up to it."""
+    return [e for e in events if e.type == ET.EVENT_TYPE_IVR_STEP
+            and contact_at - IVR_LOOKBACK_SECONDS <= e.occurred_at <= contact_at]
 
 
 def _ivr_steps_last(ordered: list[Event], contacts: list[Event]) -> int:
     voice = [c for c in contacts if c.channel == VOICE]
-    if not voice:
-        return 0
-    end = voice[-1].occurred_at
-    return sum(1 for e in ordered
-               if e.type == ET.EVENT_TYPE_IVR_STEP and end - HOUR <= e.occurred_at <= end)
+    return len(ivr_steps_before(ordered, voice[-1].occurred_at)) if voice else 0
 
 
 def _ivr_retries(ordered: list[Event], after: float) -> int:
@@ -114,20 +122,25 @@ def _ivr_retries(ordered: list[Event], after: float) -> int:
             continue
         if (previous is not None and e.occurred_at > after and e.ivr_menu
                 and e.ivr_menu == previous.ivr_menu
-                and e.occurred_at - previous.occurred_at <= IVR_RETRY_GAP):
+                and e.occurred_at - previous.occurred_at <= IVR_RETRY_GAP_SECONDS):
             retries += 1
         previous = e
     return retries
 
 
-def _unanswered_emails(ordered: list[Event], after: float) -> int:
-    open_emails: list[float] = []
+def open_emails(ordered: Iterable[Event]) -> list[Event]:
+    """Received emails with no answer yet, oldest first; each answer closes the oldest open one."""
+    still_open: list[Event] = []
     for e in ordered:
         if e.type == ET.EVENT_TYPE_EMAIL_RECEIVED:
-            open_emails.append(e.occurred_at)
-        elif e.type == ET.EVENT_TYPE_EMAIL_ANSWERED and open_emails:
-            open_emails.pop(0)
-    return sum(1 for t in open_emails if t > after)
+            still_open.append(e)
+        elif e.type == ET.EVENT_TYPE_EMAIL_ANSWERED and still_open:
+            still_open.pop(0)
+    return still_open
+
+
+def _unanswered_emails(ordered: list[Event], after: float) -> int:
+    return sum(1 for e in open_emails(ordered) if e.occurred_at > after)
 
 
 def _complaint(ordered: list[Event], as_of: float) -> tuple[int, float | None]:

@@ -17,11 +17,11 @@ from pathlib import Path
 from feast import FeatureStore
 from feast.data_source import PushMode
 
+from effort.v1 import journey_service_pb2 as journey_pb
 from features.catalog import PUSH_SOURCE_NAME
 from features.events import Event, InvalidEvent, from_proto
 from features.rows import append_history, feature_record, rows_frame
 from features.state import DEDUPE_HORIZON_DAYS, JourneyState, PendingCustomer
-from service.api.v1 import journey_service_pb2 as journey_pb
 
 FLUSH_CHUNK = 2000
 

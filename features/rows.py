@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.catalog import FEATURE_NAMES, JOIN_KEY, JOURNEY_FEATURES, WINDOW_STATE_FIELD
-from features.definitions import OFFLINE_PATH, TIMESTAMP_FIELD
+from features.catalog import (
+    FEATURE_NAMES,
+    JOIN_KEY,
+    JOURNEY_FEATURES,
+    OFFLINE_PATH,
+    TIMESTAMP_FIELD,
+    WINDOW_STATE_FIELD,
+)
 from features.events import Event
 from features.journey import compute_features
 from features.window_state import encode

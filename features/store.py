@@ -6,7 +6,10 @@ from typing import Literal
 
 from feast import FeatureStore
 
-FEATURE_REPO = Path(__file__).resolve().parent
+from features.feast_repo.definitions import FEAST_OBJECTS
+from features.rows import ensure_history
+
+FEATURE_REPO = Path(__file__).resolve().parent / "feast_repo"
 OnlineStoreKind = Literal["sqlite", "redis"]
 
 
@@ -27,8 +30,5 @@ def open_store(repo_path: Path, online_store: OnlineStoreKind = "sqlite",
 
 def apply_definitions(store: FeatureStore) -> None:
     """Registers the entity, sources, view and feature service (what `feast apply` does)."""
-    from features.definitions import FEAST_OBJECTS
-    from features.rows import ensure_history
-
     ensure_history(Path(store.repo_path))
     store.apply(FEAST_OBJECTS)  # type: ignore[arg-type]

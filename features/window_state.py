@@ -20,10 +20,13 @@ At most MAX_WINDOW_EVENTS recent events are kept, so a customer's state stays bo
 import json
 from collections.abc import Iterable
 
+from features.domain import DAY, IVR_LOOKBACK_SECONDS, SELF_SERVICE_FAIL_SECONDS, VOICE
 from features.events import ET, Event
-from features.journey import DAY, HOUR, SENTIMENT_EVENT_TYPES, VOICE
+from features.journey import SENTIMENT_EVENT_TYPES, ivr_steps_before, open_emails
 
 RETAINED_SPAN = 31 * DAY
+# Features that look back from a recent event (IVR steps, failed self-service) reach this far.
+LOOK_BACK = max(IVR_LOOKBACK_SECONDS, SELF_SERVICE_FAIL_SECONDS)
 MAX_WINDOW_EVENTS = 1000
 MAX_OPEN_EMAILS = 100
 
@@ -42,8 +45,8 @@ def compact(events: Iterable[Event], now: float) -> list[Event]:
     if not ordered:
         return []
     # Cut relative to the customer's newest event, so that a history replayed in time order is
-    # exact however old it is; the extra hour covers the IVR and self-service look-backs.
-    cut = min(now, ordered[-1].occurred_at) - RETAINED_SPAN - HOUR
+    # exact however old it is; LOOK_BACK covers the IVR and self-service look-backs.
+    cut = min(now, ordered[-1].occurred_at) - RETAINED_SPAN - LOOK_BACK
     old = [e for e in ordered if e.occurred_at <= cut]
     recent = [e for e in ordered if e.occurred_at > cut][-MAX_WINDOW_EVENTS:]
     if not old:
@@ -63,9 +66,7 @@ def compact(events: Iterable[Event], now: float) -> list[Event]:
                      and e.occurred_at >= last.occurred_at))
     voice = [c for c in contacts if c.channel == VOICE]
     if voice:
-        end = voice[-1].occurred_at
-        hold(voice[-1], *(e for e in old if e.type == ET.EVENT_TYPE_IVR_STEP
-                          and end - HOUR <= e.occurred_at <= end))
+        hold(voice[-1], *ivr_steps_before(old, voice[-1].occurred_at))
     hold(next((e for e in reversed(old) if e.sentiment is not None
                and e.type in SENTIMENT_EVENT_TYPES), None))
     hold(next((e for e in reversed(old) if e.type == ET.EVENT_TYPE_PROFILE_UPDATE
@@ -77,21 +78,11 @@ def compact(events: Iterable[Event], now: float) -> list[Event]:
         hold(*(e for e in old[opened[-1]:] if e.type in (
             ET.EVENT_TYPE_COMPLAINT_OPENED, ET.EVENT_TYPE_COMPLAINT_ACKNOWLEDGED,
             ET.EVENT_TYPE_COMPLAINT_RESOLVED)))
-    hold(*_open_emails(old)[-MAX_OPEN_EMAILS:])
+    hold(*open_emails(old)[-MAX_OPEN_EMAILS:])
     # The last IVR step before the cut still decides whether the first recent step is a retry.
     hold(next((e for e in reversed(old) if e.type == ET.EVENT_TYPE_IVR_STEP), None))
     keep.update((e.event_id, e) for e in recent)
     return _order(keep.values())
-
-
-def _open_emails(ordered: list[Event]) -> list[Event]:
-    open_emails: list[Event] = []
-    for e in ordered:
-        if e.type == ET.EVENT_TYPE_EMAIL_RECEIVED:
-            open_emails.append(e)
-        elif e.type == ET.EVENT_TYPE_EMAIL_ANSWERED and open_emails:
-            open_emails.pop(0)
-    return open_emails
 
 
 def encode(events: Iterable[Event]) -> str:

@@ -1,7 +1,10 @@
-"""Generates the Python gRPC code for proto/effort/v1 into service/api/v1 (run by `make proto`)."""
+"""Generates the Python gRPC code of proto/effort/v1 beside the .proto files (run by `make proto`).
+
+The generated modules form the package `effort.v1` (proto/ is its import root), the lowest layer
+of the project: every other package may import it, it imports none of them.
+"""
 
 import argparse
-import re
 import shutil
 import sys
 import tempfile
@@ -11,13 +14,18 @@ from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).resolve().parent
 PACKAGE_DIR = PROTO_ROOT / "effort" / "v1"
-DEFAULT_OUT = PROTO_ROOT.parent / "service" / "api" / "v1"
-# protoc writes absolute imports (`from effort.v1 import x_pb2`); the code lives in service.api.v1.
-ABSOLUTE_IMPORT = re.compile(r"^from effort\.v1 import ", re.MULTILINE)
+GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+INIT_TEXT = '"""Generated from proto/effort/v1 by `make proto`; do not edit by hand."""\n'
+
+
+def generated_files(folder: Path) -> list[Path]:
+    """The files of `folder` that `generate` writes (not the .proto sources)."""
+    return sorted(p for p in folder.iterdir()
+                  if p.name == "__init__.py" or p.name.endswith(GENERATED_SUFFIXES))
 
 
 def generate(out_dir: Path) -> None:
-    """Compiles every .proto of effort.v1 into out_dir, with imports made relative."""
+    """Compiles every .proto of effort.v1 into out_dir, replacing what an earlier run wrote."""
     well_known = Path(protoc.__file__).parent / "_proto"
     with tempfile.TemporaryDirectory() as scratch:
         args = [
@@ -31,16 +39,15 @@ def generate(out_dir: Path) -> None:
         ]
         if protoc.main(args) != 0:
             sys.exit("protoc failed")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.mkdir(parents=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in generated_files(out_dir):
+            stale.unlink()
         for source in sorted((Path(scratch) / "effort" / "v1").iterdir()):
-            text = ABSOLUTE_IMPORT.sub("from . import ", source.read_text())
-            (out_dir / source.name).write_text(text)
-    (out_dir / "__init__.py").write_text('"""Generated from proto/effort/v1 by `make proto`."""\n')
+            shutil.copyfile(source, out_dir / source.name)
+    (out_dir / "__init__.py").write_text(INIT_TEXT)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
+    parser.add_argument("--out", type=Path, default=PACKAGE_DIR, help="output folder")
     generate(parser.parse_args().out)

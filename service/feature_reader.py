@@ -1,4 +1,4 @@
-"""Reads customers' online journey rows (features and window state) through Feast."""
+"""Reads customers' online journey rows (their window state) through Feast's online store."""
 
 import asyncio
 from collections.abc import Iterator, Sequence
@@ -13,15 +13,8 @@ from feast import FeatureStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from features.catalog import (
-    FEATURE_NAMES,
-    FEATURE_SERVICE_NAME,
-    FEATURE_VIEW_NAME,
-    JOIN_KEY,
-    WINDOW_STATE_FIELD,
-)
+from features.catalog import FEATURE_VIEW_NAME, JOIN_KEY, WINDOW_STATE_FIELD
 from features.events import Event
-from features.journey import compute_features
 from features.window_state import decode
 
 
@@ -38,23 +31,26 @@ DEADLINE_MARGIN = 0.003  # seconds kept to score from priors and answer after a 
 
 @dataclass(frozen=True)
 class FeatureRow:
-    """One customer's online row: stored values (when read), window events, and when it was pushed."""
+    """One customer's online row: the window state's events and when the row was pushed (epoch s).
 
-    values: dict[str, Any]
+    Every journey feature is recomputed from the events at the moment of use
+    (features/model_input.py), so windows are right at read time.
+    """
+
     events: list[Event]
     computed_at: float
 
-    def features_at(self, moment: float) -> dict[str, Any]:
-        """The journey features at `moment`, recomputed from the window state (read-time windows)."""
-        return compute_features(self.events, moment)
 
-
-# A stored row: values by name (features and window state) and when it was pushed (epoch s).
-StoredRow = tuple[dict[str, Any], float] | None
+# A stored row: the encoded window state and when it was pushed (epoch s).
+StoredRow = tuple[str | None, float] | None
 
 
 class FeastFeatureReader:
-    """Online reads of the versioned feature service, one call for many customers.
+    """Online reads of the journey view's window state, one call for many customers.
+
+    It reads the one view behind the feature service straight from the online store (Feast's
+    provider interface): metadata resolved at start-up, no per-call registry lookups or response
+    building. Only `window_state` is asked for: on Redis one hash field instead of 25.
 
     Reads are bounded in time (the caller's remaining deadline, at most `timeout_seconds` plus a
     millisecond per customer) and go through a circuit breaker: after `failures_to_open` failed
@@ -65,21 +61,11 @@ class FeastFeatureReader:
     def __init__(self, store: FeatureStore,
                  store_lock: AbstractContextManager[object] | None = None,
                  timeout_seconds: float = 1.0, failures_to_open: int = 3,
-                 open_seconds: float = 5.0, fast_path: bool = True,
-                 stored_features: bool = False) -> None:
+                 open_seconds: float = 5.0) -> None:
         self._store = store
         self._lock = store_lock or nullcontext()
-        self._service = store.get_feature_service(FEATURE_SERVICE_NAME)
-        # The fast path reads the one view behind the service straight from the online store
-        # (Feast's provider interface), skipping per-call registry lookups and response building.
-        self._fast_path = fast_path
         self._view = store.get_feature_view(FEATURE_VIEW_NAME)
         self._provider = store._get_provider()
-        # Scoring recomputes every feature from the window state at read time, so by default the
-        # fast path asks for that field alone (on Redis, one hash field instead of 25);
-        # `stored_features` also reads the pushed feature values.
-        self._names = [*FEATURE_NAMES, WINDOW_STATE_FIELD] if stored_features else [
-            WINDOW_STATE_FIELD]
         self._timeout = timeout_seconds
         # circuitbreaker rather than pybreaker: pybreaker holds a lock around every guarded call,
         # which serialised all reads on Redis.
@@ -104,7 +90,7 @@ class FeastFeatureReader:
                          time_remaining: float | None = None) -> list[FeatureRow | None]:
         """As `read`, for the event loop: a network store is read with Feast's async client and
         abandoned at the deadline, without a thread; a local SQLite file is read directly."""
-        if not (self._remote and self._fast_path):
+        if not self._remote:
             return self.read(customer_ids, time_remaining)
         budget = self._budget(len(customer_ids), time_remaining)
         with self._guarded(budget):
@@ -141,20 +127,16 @@ class FeastFeatureReader:
         return self._pool.submit(self._read_now, customer_ids).result(timeout=budget)
 
     def _read_now(self, customer_ids: Sequence[str]) -> list[StoredRow]:
+        """One online-store read of the journey view."""
         with self._lock:
-            if self._fast_path:
-                return self._read_through_provider(customer_ids)
-            return self._read_through_feature_service(customer_ids)
-
-    def _read_through_provider(self, customer_ids: Sequence[str]) -> list[StoredRow]:
-        """One online-store read of the journey view, metadata resolved at start-up, no pandas."""
-        # A copy of the names: Feast's Redis store appends its timestamp key to the list given.
-        return self._stored_rows(self._provider.online_read(
-            self._store.config, self._view, self._entity_keys(customer_ids), list(self._names)))
+            # A new list each call: Feast's Redis store appends its timestamp key to the one given.
+            return self._stored_rows(self._provider.online_read(
+                self._store.config, self._view, self._entity_keys(customer_ids),
+                [WINDOW_STATE_FIELD]))
 
     async def _read_async_through_provider(self, customer_ids: Sequence[str]) -> list[StoredRow]:
         return self._stored_rows(await self._provider.online_read_async(
-            self._store.config, self._view, self._entity_keys(customer_ids), list(self._names)))
+            self._store.config, self._view, self._entity_keys(customer_ids), [WINDOW_STATE_FIELD]))
 
     @staticmethod
     def _entity_keys(customer_ids: Sequence[str]) -> list[EntityKeyProto]:
@@ -170,22 +152,7 @@ class FeastFeatureReader:
             if values is None or computed_at <= 0:
                 rows.append(None)
                 continue
-            rows.append(({name: _python_value(values.get(name)) for name in self._names},
-                         computed_at))
-        return rows
-
-    def _read_through_feature_service(self, customer_ids: Sequence[str]) -> list[StoredRow]:
-        """Feast's documented path, get_online_features(...).to_dict()."""
-        response = self._store.get_online_features(
-            features=self._service,
-            entity_rows=[{JOIN_KEY: customer_id} for customer_id in customer_ids],
-        ).to_dict(include_event_timestamps=True)
-        rows: list[StoredRow] = []
-        for i in range(len(customer_ids)):
-            computed_at = response[f"{WINDOW_STATE_FIELD}__ts"][i] or 0
-            rows.append(({name: response[name][i] for name in (*FEATURE_NAMES, WINDOW_STATE_FIELD)},
-                         float(computed_at))
-                        if computed_at else None)
+            rows.append((_python_value(values.get(WINDOW_STATE_FIELD)), computed_at))
         return rows
 
     @staticmethod
@@ -195,9 +162,8 @@ class FeastFeatureReader:
             if row is None:
                 rows.append(None)
                 continue
-            values, computed_at = row
-            rows.append(FeatureRow({name: values[name] for name in FEATURE_NAMES if name in values},
-                                   decode(values[WINDOW_STATE_FIELD], customer_id), computed_at))
+            state, computed_at = row
+            rows.append(FeatureRow(decode(state, customer_id), computed_at))
         return rows
 
 

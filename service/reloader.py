@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import Counter
 
-from service.model_bundle import ModelBundle, ModelBundleError, load_bundle
-from service.registry import current_version
-from service.scoring import Scorer
+from service.models import ModelBundle, ModelBundleError, load_bundle
+from service.scorer import Scorer
+from training.registry import current_version
 
 log = logging.getLogger(__name__)
 RELOADS = Counter("effort_model_reloads_total", "Promoted models seen by the server, by outcome.",

@@ -1,52 +1,27 @@
-"""Thin gRPC adapters: proto requests to the Scorer and JourneyRecorder, results back to proto."""
+"""Thin gRPC adapters: proto requests to the Scorer and JourneyRecorder, results to responses."""
 
 import asyncio
 from typing import Any
 
+from effort.v1 import journey_service_pb2 as journey_pb
+from effort.v1 import journey_service_pb2_grpc as journey_grpc
+from effort.v1 import scoring_service_pb2 as scoring_pb
+from effort.v1 import scoring_service_pb2_grpc as scoring_grpc
 from features.recorder import JourneyRecorder
 from service import metrics
-from service.api.v1 import journey_service_pb2 as journey_pb
-from service.api.v1 import journey_service_pb2_grpc as journey_grpc
-from service.api.v1 import scoring_service_pb2 as scoring_pb
-from service.api.v1 import scoring_service_pb2_grpc as scoring_grpc
 from service.errors import InvalidArgument
-from service.scoring import ScoreInput, ScoreKind, Scorer, ScoreResult
+from service.responses import record_events_response, score_response
+from service.scorer import ScoreInput, Scorer
 
-_KIND = {ScoreKind.EFFORT: scoring_pb.SCORE_KIND_EFFORT, ScoreKind.CHURN: scoring_pb.SCORE_KIND_CHURN,
-         ScoreKind.ROUTING_RULE: scoring_pb.SCORE_KIND_ROUTING_RULE}
 MAX_EVENTS_PER_CALL = 10_000
 
 
-def _input(request: scoring_pb.ScoreRequest) -> ScoreInput:
+def score_input(request: scoring_pb.ScoreRequest) -> ScoreInput:
+    """The scorer's view of a ScoreRequest."""
     return ScoreInput(
         customer_id=request.customer_id, contact_id=request.contact_id, channel=request.channel,
         intent=request.intent, queue_wait_seconds=request.queue_wait_seconds,
         ivr_steps_so_far=request.ivr_steps_so_far, include_features=request.include_features)
-
-
-def _response(result: ScoreResult) -> scoring_pb.ScoreResponse:
-    response = scoring_pb.ScoreResponse(
-        customer_id=result.customer_id, contact_id=result.contact_id,
-        effort_score=result.effort_score, churn_risk=result.churn_risk,
-        tier=scoring_pb.TIER_SENIOR if result.senior else scoring_pb.TIER_STANDARD,
-        model_version=result.model_version, degraded=bool(result.degraded_reason),
-        degraded_reason=result.degraded_reason, customer_known=result.customer_known,
-        churn_horizon_days=result.churn_horizon_days,
-        reasons=[scoring_pb.Reason(code=r.code, feature=r.feature, description=r.description,
-                                   contribution=r.contribution, score_kind=_KIND[r.kind])
-                 for r in result.reasons],
-        features=result.features,
-    )
-    if result.feature_age_seconds is not None:
-        response.feature_age.FromNanoseconds(int(result.feature_age_seconds * 1e9))
-    response.value_at_risk = result.value_at_risk
-    if result.next_best_action is not None:
-        action = result.next_best_action
-        response.next_best_action.CopyFrom(scoring_pb.NextBestAction(
-            code=action.action.code, description=action.action.description,
-            churn_risk_after=action.churn_risk_after,
-            effort_score_after=action.effort_score_after))
-    return response
 
 
 class ScoringServicer(scoring_grpc.ScoringServiceServicer):
@@ -63,9 +38,9 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
 
     async def Score(self, request: scoring_pb.ScoreRequest,
                     context: Any) -> scoring_pb.ScoreResponse:
-        results = await self._scorer.score_many_async([_input(request)], "",
+        results = await self._scorer.score_many_async([score_input(request)], "",
                                                       context.time_remaining())
-        return _response(results[0])
+        return score_response(results[0])
 
     async def ScoreBatch(self, request: scoring_pb.ScoreBatchRequest,
                          context: Any) -> scoring_pb.ScoreBatchResponse:
@@ -75,9 +50,9 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
             raise InvalidArgument("requests", f"at most {self._max_batch} requests per call",
                                   "BATCH_TOO_LARGE")
         results = await asyncio.to_thread(
-            self._scorer.score_many, [_input(r) for r in request.requests], "requests",
+            self._scorer.score_many, [score_input(r) for r in request.requests], "requests",
             context.time_remaining())
-        return scoring_pb.ScoreBatchResponse(responses=[_response(r) for r in results])
+        return scoring_pb.ScoreBatchResponse(responses=[score_response(r) for r in results])
 
 
 class JourneyServicer(journey_grpc.JourneyServiceServicer):
@@ -95,8 +70,4 @@ class JourneyServicer(journey_grpc.JourneyServiceServicer):
         metrics.EVENTS_TOTAL.labels(outcome="accepted").inc(outcome.accepted)
         metrics.EVENTS_TOTAL.labels(outcome="duplicate").inc(outcome.duplicates)
         metrics.EVENTS_TOTAL.labels(outcome="rejected").inc(len(outcome.rejections))
-        return journey_pb.RecordEventsResponse(
-            accepted=outcome.accepted, duplicates=outcome.duplicates,
-            rejected=len(outcome.rejections),
-            rejected_events=[journey_pb.RejectedEvent(index=r.index, field=r.field, reason=r.reason)
-                             for r in outcome.rejections])
+        return record_events_response(outcome)

@@ -64,8 +64,8 @@ class TreeExplainer:
         trees = self._trees
         self._tables = np.zeros(int(trees.table_start[-1]), dtype=np.float64)
         self.expected_value = _fill_tables(
-            trees.leaf_value, trees.leaf_features, trees.leaf_feature_start,
-            trees.leaf_zero_fraction, trees.table_start, self._tables)
+            trees.leaf_value, trees.leaf_feature_start, trees.leaf_zero_fraction,
+            trees.table_start, self._tables)
         zero = trees.leaf_zero_fraction
         self._hot_ratio = (1.0 - zero) / zero
 
@@ -155,9 +155,8 @@ def _flatten(tree_info: list[dict[str, Any]]) -> _Trees:
 
 
 @numba.njit(cache=True)
-def _fill_tables(leaf_value: np.ndarray, leaf_features: np.ndarray,
-                 leaf_feature_start: np.ndarray, zero_fraction: np.ndarray,
-                 table_start: np.ndarray, tables: np.ndarray) -> float:
+def _fill_tables(leaf_value: np.ndarray, leaf_feature_start: np.ndarray,
+                 zero_fraction: np.ndarray, table_start: np.ndarray, tables: np.ndarray) -> float:
     """Fills each leaf's table F, one entry per hot subset H, and returns the expected value.
 
     For path features P (d of them) with zero fractions z, hot set H and cold set C, feature i

@@ -14,12 +14,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from service.server import create_server
 from service.settings import Settings
+from service.stop_signal import stop_requested
 
 
 def _worker(settings_data: dict[str, Any]) -> None:
-    from service.server import create_server, stop_requested
-
     running = create_server(Settings(**settings_data))
     stop_requested().wait()
     running.stop()
@@ -30,11 +33,9 @@ def serve_workers(settings: Settings) -> None:
     if settings.grpc_port == 0:
         raise ValueError("EFFORT_WORKERS > 1 needs a fixed EFFORT_GRPC_PORT, not 0")
     metrics_dir = Path(tempfile.mkdtemp(prefix="effort-metrics-"))
-    # Must be set before the workers import prometheus_client; spawned workers inherit it.
+    # Spawned workers inherit it and import prometheus_client afresh, in multiprocess mode; this
+    # process only collects their files.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker, args=(settings.model_dump(),),
                                name=f"effort-worker-{n}") for n in range(settings.workers)]
@@ -46,8 +47,6 @@ def serve_workers(settings: Settings) -> None:
     print(f"Effort serving with {settings.workers} worker processes: gRPC on port "
           f"{settings.grpc_port}, metrics on http://localhost:{settings.metrics_port}/metrics "
           f"({settings.online_store} online store)", flush=True)
-    from service.server import stop_requested
-
     stopped = stop_requested()
     while not stopped.wait(1.0):
         if not any(worker.is_alive() for worker in workers):

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from service.calibration import Calibrator
+from training.model_folder import Calibrator
 
 PROBABILITY_FLOOR = 0.002
 

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
 from features.catalog import FEATURE_SERVICE_NAME, JOIN_KEY, MODEL_FEATURES, WINDOW_STATE_FIELD
-from features.journey import compute_features
-from features.request_context import from_recorded_contact
+from features.model_input import input_vector, recorded_contact
 from features.window_state import decode
 
 LABEL_COLUMNS = ("customer_id", "label_time", "ces", "churned")
@@ -51,21 +51,20 @@ def read_labels(path: Path) -> pd.DataFrame:
 def training_frame(store: FeatureStore, labels: pd.DataFrame) -> pd.DataFrame:
     """Each label row with the model inputs its customer had at label_time.
 
-    Feast's point-in-time join finds the latest row at or before label_time; the features are then
-    recomputed from that row's window state at label_time, exactly as serving does at scoring
-    time, plus the request context of the contact recorded at label_time. Labels of customers
-    with no row yet are dropped: serving answers those with priors, not the models.
+    Feast's point-in-time join finds the latest row at or before label_time; the model input is
+    then built from that row's window state at label_time by features/model_input.py, as serving
+    builds it at scoring time, with the context of the contact recorded at label_time. Labels of
+    customers with no row yet are dropped: serving answers those with priors, not the models.
     """
     service = store.get_feature_service(FEATURE_SERVICE_NAME)
     joined = store.get_historical_features(entity_df=labels, features=service).to_df()
     joined = joined[joined[WINDOW_STATE_FIELD].notna()]
-    records = []
-    for customer_id, moment, state in zip(joined[JOIN_KEY], joined["event_timestamp"],
-                                          joined[WINDOW_STATE_FIELD], strict=True):
+    matrix = np.empty((len(joined), len(MODEL_FEATURES)), dtype=np.float64)
+    for row, customer_id, moment, state in zip(matrix, joined[JOIN_KEY], joined["event_timestamp"],
+                                               joined[WINDOW_STATE_FIELD], strict=True):
         events = decode(state, customer_id)
         at = moment.timestamp()
-        records.append(compute_features(events, at) | from_recorded_contact(events, at))
-    inputs = pd.DataFrame.from_records(records, columns=list(MODEL_FEATURES),
-                                       index=joined.index).astype("float64")
+        input_vector(events, at, recorded_contact(events, at), out=row)
+    inputs = pd.DataFrame(matrix, columns=list(MODEL_FEATURES), index=joined.index)
     frame = pd.concat([joined[[JOIN_KEY, "event_timestamp", "ces", "churned"]], inputs], axis=1)
     return frame.sort_values(["event_timestamp", JOIN_KEY], kind="stable").reset_index(drop=True)

@@ -15,7 +15,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from features.catalog import CHANNEL_NAMES, COMPLAINT_ACKNOWLEDGED, COMPLAINT_UNACKNOWLEDGED
+from features.domain import CHANNEL_NAMES, COMPLAINT_ACKNOWLEDGED, COMPLAINT_UNACKNOWLEDGED
 
 MIN_GROUP = 50
 

@@ -1,6 +1,6 @@
 """Seeded journey simulator: SYNTHETIC contact-center events and labels for the demo.
 
-Effects follow DESIGN.md section 5: repeat contacts, channel switches, transfers, IVR friction,
+Effects follow the research in docs/features.md: repeat contacts, channel switches, transfers, IVR friction,
 waits, unanswered emails and complaint handling raise effort (lower CES answers) and churn;
 proactive notices avert contacts. Labels are drawn from the journey features the customer has
 at each contact, computed by the same code that serves them, plus noise.
@@ -15,11 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from features.catalog import COMPLAINT_ACKNOWLEDGED, COMPLAINT_RESOLVED, COMPLAINT_UNACKNOWLEDGED
+from features.domain import (
+    CHURN_HORIZON_DAYS,
+    COMPLAINT_ACKNOWLEDGED,
+    COMPLAINT_RESOLVED,
+    COMPLAINT_UNACKNOWLEDGED,
+    DAY,
+    HOUR,
+    VOICE,
+)
 from features.events import ET, Event
-from features.journey import DAY, HOUR, compute_features
+from features.journey import compute_features
 
-CHURN_HORIZON_DAYS = 90
 INTENTS = ("billing", "technical", "order", "account", "cancel")
 INTENT_WEIGHTS = (0.3, 0.3, 0.2, 0.15, 0.05)
 FIRST_CONTACT_RESOLUTION = {"billing": 0.7, "technical": 0.5, "order": 0.75, "account": 0.8,
@@ -190,7 +197,7 @@ def _attempt(customer: _Customer, rng: np.random.Generator, t: float, channel: i
              intent: str) -> tuple[int, Event | None, float]:
     """One assisted-contact attempt; returns (transfers, the contact or None, time after it)."""
     contact_id = f"{customer.customer_id}-K{len(customer.events) + 1:05d}"
-    if channel == 1:
+    if channel == VOICE:
         steps = 1 + int(rng.poisson(2.0))
         menu = "main"
         for _ in range(steps):

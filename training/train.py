@@ -8,7 +8,6 @@ seed give the same model bytes (deterministic LightGBM, fixed threads).
 """
 
 import itertools
-import json
 import platform
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,18 +19,18 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.catalog import COMPLAINT_UNACKNOWLEDGED, FEATURE_SERVICE_NAME, MODEL_FEATURES
-from service.model_bundle import (
-    CHURN_MODEL,
-    EFFORT_MODEL,
-    MANIFEST,
+from features.catalog import FEATURE_SERVICE_NAME, MODEL_FEATURES
+from features.domain import (
+    CHURN_HORIZON_DAYS,
+    COMPLAINT_UNACKNOWLEDGED,
+    SENIOR_SHARE,
     ces_to_effort_score,
-    sha256_of,
 )
 from training.calibration import fit_isotonic
 from training.evaluate import churn_metrics, effort_metrics, per_channel, rule_flags
+from training.model_folder import write_folder
+from training.report import write_report
 
-SENIOR_SHARE = 0.15
 SPLITS = (0.60, 0.15, 0.10, 0.15)  # train, early stopping, calibration, test
 MAX_ROUNDS = 300
 MIN_LABELS = 200
@@ -100,7 +99,8 @@ def fit_thresholds(effort: np.ndarray, churn: np.ndarray, rule: np.ndarray,
 
 
 def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic: bool = False,
-                 senior_share: float = SENIOR_SHARE, churn_horizon_days: int = 90,
+                 senior_share: float = SENIOR_SHARE,
+                 churn_horizon_days: int = CHURN_HORIZON_DAYS,
                  data_source: str = "", dask_client: Any = None) -> TrainResult:
     """Trains both models on a point-in-time training frame and writes the model folder.
 
@@ -188,7 +188,9 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                       ("lightgbm", "feast", "numpy", "scikit-learn")}
         | {"python": platform.python_version()},
     }
-    return _write_folder(models_dir, effort_model, churn_model, manifest, metrics, created)
+    version, folder = write_folder(models_dir, created, effort_model, churn_model, manifest,
+                                   metrics, _headline(metrics), write_report)
+    return TrainResult(version=version, folder=folder, metrics=_headline(metrics))
 
 
 def _importance(effort_model: lgb.Booster, churn_model: lgb.Booster) -> dict[str, dict[str, float]]:
@@ -199,28 +201,6 @@ def _importance(effort_model: lgb.Booster, churn_model: lgb.Booster) -> dict[str
         total = gain.sum() or 1.0
         shares[name] = {f: float(g / total) for f, g in zip(MODEL_FEATURES, gain, strict=True)}
     return shares
-
-
-def _write_folder(models_dir: Path, effort_model: lgb.Booster, churn_model: lgb.Booster,
-                  manifest: dict[str, Any], metrics: dict[str, Any],
-                  created: datetime) -> TrainResult:
-    """Writes models, metrics, report and manifest into a staging folder, then renames it."""
-    from training.report import write_report
-
-    staging = models_dir / f".staging-{created.strftime('%Y%m%d%H%M%S%f')}"
-    staging.mkdir(parents=True)
-    effort_model.save_model(str(staging / EFFORT_MODEL))
-    churn_model.save_model(str(staging / CHURN_MODEL))
-    checksums = {name: sha256_of(staging / name) for name in (EFFORT_MODEL, CHURN_MODEL)}
-    version = f"{created.strftime('%Y%m%d-%H%M%S')}-{checksums[CHURN_MODEL][:8]}"
-    manifest = {"version": version, **manifest, "metrics": _headline(metrics),
-                "checksums": checksums}
-    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_report(staging / "report.html", manifest, metrics)
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    folder = models_dir / version
-    staging.rename(folder)
-    return TrainResult(version=version, folder=folder, metrics=manifest["metrics"])
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -11,12 +11,11 @@ from features.catalog import (
     FEATURE_VIEW_NAME,
     JOIN_KEY,
     JOURNEY_FEATURES,
+    OFFLINE_PATH,
     PUSH_SOURCE_NAME,
+    TIMESTAMP_FIELD,
     WINDOW_STATE_FIELD,
 )
-
-OFFLINE_PATH = "data/journey_features"  # a folder of Parquet parts, relative to the repo path
-TIMESTAMP_FIELD = "event_timestamp"
 
 # A contact-center customer, keyed by the CRM's customer id ("C000001").
 customer = Entity(
@@ -41,7 +40,7 @@ journey_push = PushSource(
     description="Journey feature rows pushed by Effort's event aggregator.",
 )
 
-# The journey features of DESIGN.md section 5, one row per customer.
+# The journey features (features/catalog.py, docs/features.md), one row per customer.
 customer_journey = FeatureView(
     name=FEATURE_VIEW_NAME,
     entities=[customer],

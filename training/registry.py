@@ -1,15 +1,15 @@
 """The model registry: versioned folders under models_dir, a CURRENT pointer and its history.
 
 `promote` points CURRENT at a version and pushes it on PROMOTIONS; `rollback` pops the latest
-promotion and points CURRENT at the one before. Running servers watch CURRENT (service/reloader.py).
+promotion and points CURRENT at the one before. Training writes here; running servers read
+CURRENT (service/reloader.py).
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.model_bundle import MANIFEST, ModelBundleError
+from training.model_folder import MANIFEST, ModelFolderError, read_manifest
 
 CURRENT_POINTER = "CURRENT"
 PROMOTIONS = "PROMOTIONS"
@@ -36,7 +36,7 @@ def current_folder(models_dir: Path) -> Path:
     """The promoted model folder."""
     version = current_version(models_dir)
     if version is None:
-        raise ModelBundleError(f"no promoted model in {models_dir}: run `effort train --promote`")
+        raise ModelFolderError(f"no promoted model in {models_dir}: run `effort train --promote`")
     return models_dir / version
 
 
@@ -45,7 +45,7 @@ def list_versions(models_dir: Path) -> list[VersionInfo]:
     current = current_version(models_dir)
     versions = []
     for manifest_path in sorted(models_dir.glob(f"*/{MANIFEST}")):
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_manifest(manifest_path.parent)
         versions.append(VersionInfo(manifest["version"], manifest["created_at"],
                                     manifest.get("metrics", {}),
                                     bool(manifest.get("synthetic_data")),
@@ -68,7 +68,7 @@ def _point(models_dir: Path, version: str, history: list[str]) -> None:
 def promote(models_dir: Path, version: str) -> None:
     """Serves `version` from now on (running servers switch within their poll interval)."""
     if not (models_dir / version / MANIFEST).is_file():
-        raise ModelBundleError(f"no model version {version} in {models_dir} "
+        raise ModelFolderError(f"no model version {version} in {models_dir} "
                                "(see `effort models list`)")
     _point(models_dir, version, [*_history(models_dir), version])
 
@@ -77,6 +77,6 @@ def rollback(models_dir: Path) -> str:
     """Returns to the version promoted before the current one; returns that version."""
     history = _history(models_dir)
     if len(history) < 2:
-        raise ModelBundleError("nothing to roll back to: fewer than two promotions recorded")
+        raise ModelFolderError("nothing to roll back to: fewer than two promotions recorded")
     _point(models_dir, history[-2], history[:-1])
     return history[-2]

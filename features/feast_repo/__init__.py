@@ -1,0 +1,1 @@
+"""The Feast repository: definitions.py and the feature_store YAML files, nothing else."""

@@ -1,0 +1,36 @@
+"""Records an events file in batches (the library behind `effort ingest`)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from features.batches import chunked
+from features.event_files import ParsedEvent, read_events
+from features.recorder import JourneyRecorder
+
+
+@dataclass
+class IngestResult:
+    """What recording a file did; each rejection names its record number, field and reason."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejections: list[str] = field(default_factory=list)
+
+
+def ingest_file(recorder: JourneyRecorder, path: Path, batch_size: int,
+                progress: Callable[[int], None] | None = None) -> IngestResult:
+    """Records every event of the file, `batch_size` at a time; invalid records are rejected."""
+    result = IngestResult()
+    position = 0
+    batch: list[ParsedEvent]
+    for batch in chunked(read_events(path), batch_size):
+        outcome = recorder.record_parsed(batch)
+        result.accepted += outcome.accepted
+        result.duplicates += outcome.duplicates
+        result.rejections += [f"record {position + r.index + 1}: {r.field}: {r.reason}"
+                              for r in outcome.rejections]
+        position += len(batch)
+        if progress:
+            progress(len(batch))
+    return result

@@ -1,0 +1,55 @@
+"""The interceptor that maps domain errors to AIP-193 statuses with one ErrorInfo, never UNKNOWN."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from service.errors import InvalidArgument
+
+ERROR_DOMAIN = "effort.v1"
+log = logging.getLogger(__name__)
+
+
+def _status(code: int, message: str, reason: str, metadata: dict[str, str]) -> status_pb2.Status:
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    return status_pb2.Status(code=code, message=message, details=[detail])
+
+
+def invalid_argument_status(error: InvalidArgument) -> status_pb2.Status:
+    """INVALID_ARGUMENT naming the field in the message and in ErrorInfo.metadata['field']."""
+    return _status(code_pb2.INVALID_ARGUMENT, f"{error.field}: {error}", error.reason,
+                   {"field": error.field})
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns domain exceptions into canonical codes so that nothing answers UNKNOWN."""
+
+    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]],
+                                handler_call_details: Any) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        behavior = handler.unary_unary
+
+        async def mapped(request: Any, context: Any) -> Any:  # the stubs lack abort_with_status
+            try:
+                return await behavior(request, context)
+            except InvalidArgument as error:
+                await context.abort_with_status(rpc_status.to_status(invalid_argument_status(error)))
+            except Exception as error:
+                if isinstance(error, grpc.aio.AbortError | grpc.RpcError):
+                    raise  # already carries a status (context.abort)
+                log.exception("internal error in %s", handler_call_details.method)
+                await context.abort_with_status(rpc_status.to_status(_status(
+                    code_pb2.INTERNAL, "internal error; see the server log", "INTERNAL", {})))
+
+        return grpc.unary_unary_rpc_method_handler(
+            mapped, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)

@@ -1,0 +1,219 @@
+"""The scorer: customers and their contacts in, effort score, churn risk, tier and reasons out.
+
+Transport-free; the gRPC servicers adapt requests to `ScoreInput` and `ScoreResult` back. One
+call reads every customer's row at once (service/feature_reader.py), builds the model input
+(features/model_input.py), scores and explains both models (service/models.py), chooses reasons
+(service/reasons.py), routes (service/routing.py) and suggests an action (service/actions.py).
+"""
+
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from features.catalog import MODEL_FEATURES
+from features.events import customer_id_problem
+from features.model_input import ContactContext, input_vector
+from service import metrics
+from service.actions import ActionPlanner, Suggestion
+from service.errors import InvalidArgument
+from service.feature_reader import FeatureRow, FeatureStoreUnavailable
+from service.models import ModelBundle, ModelBundleError
+from service.reasons import Reason, choose_reasons
+from service.routing import Router, RoutingPolicy
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    """What a routing system tells us about an arriving contact."""
+
+    customer_id: str
+    contact_id: str = ""
+    channel: int = 0
+    intent: str = ""
+    queue_wait_seconds: float = 0.0
+    ivr_steps_so_far: int = 0
+    include_features: bool = False
+
+    @property
+    def contact(self) -> ContactContext:
+        """The arriving contact as the model input sees it."""
+        return ContactContext(self.channel, self.intent, self.queue_wait_seconds,
+                              self.ivr_steps_so_far)
+
+
+@dataclass
+class ScoreResult:
+    """Scores, tier and reasons for one customer."""
+
+    customer_id: str
+    contact_id: str
+    effort_score: float
+    churn_risk: float
+    senior: bool
+    model_version: str
+    churn_horizon_days: int
+    customer_known: bool
+    reasons: list[Reason] = field(default_factory=list)
+    degraded_reason: str = ""
+    feature_age_seconds: float | None = None
+    features: dict[str, float] = field(default_factory=dict)
+    value_at_risk: float = 0.0
+    next_best_action: Suggestion | None = None
+
+
+class FeatureReader(Protocol):
+    """Reads online rows for many customers at once."""
+
+    def read(self, customer_ids: Sequence[str],
+             time_remaining: float | None = None) -> list[FeatureRow | None]:
+        """Rows in request order, None for unknown customers; raises FeatureStoreUnavailable."""
+        ...
+
+    async def read_async(self, customer_ids: Sequence[str],
+                         time_remaining: float | None = None) -> list[FeatureRow | None]:
+        """As `read`, awaitable on the serving event loop."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """A model bundle with what the routing policy and the actions resolve for it, swapped as one."""
+
+    bundle: ModelBundle
+    router: Router
+    planner: ActionPlanner | None
+
+
+class Scorer:
+    """Scores contacts with the loaded model bundle; the bundle can be swapped while serving."""
+
+    def __init__(self, reader: FeatureReader, bundle: ModelBundle, max_reasons: int = 5,
+                 policy: RoutingPolicy | None = None) -> None:
+        self._reader = reader
+        self._max_reasons = max_reasons
+        self._policy = policy or RoutingPolicy()
+        self._swap_lock = threading.Lock()
+        self._serving = self._prepare(bundle)
+        metrics.MODEL_INFO.labels(version=bundle.version).set(1)
+
+    @property
+    def bundle(self) -> ModelBundle:
+        """The model bundle in use."""
+        return self._serving.bundle
+
+    def _prepare(self, bundle: ModelBundle) -> _Serving:
+        if bundle.feature_names != MODEL_FEATURES:
+            raise ModelBundleError(f"model {bundle.version} does not take the model input "
+                                   "features/model_input.py builds")
+        planner = ActionPlanner(bundle) if self._policy.next_best_action else None
+        return _Serving(bundle, Router(self._policy, bundle), planner)
+
+    def swap(self, bundle: ModelBundle) -> None:
+        """Serves `bundle` from the next call on; calls in flight finish with the old one."""
+        serving = self._prepare(bundle)
+        with self._swap_lock:
+            metrics.MODEL_INFO.labels(version=self._serving.bundle.version).set(0)
+            self._serving = serving
+            metrics.MODEL_INFO.labels(version=bundle.version).set(1)
+
+    def score_many(self, inputs: Sequence[ScoreInput], field_prefix: str = "",
+                   time_remaining: float | None = None) -> list[ScoreResult]:
+        """Scores each input; invalid input raises InvalidArgument naming the field.
+
+        `time_remaining` (seconds until the caller's deadline) bounds the feature read; a late or
+        failed read gives prior-based answers flagged degraded, never an error.
+        """
+        _validate(inputs, field_prefix)
+        try:
+            rows = self._reader.read([item.customer_id for item in inputs], time_remaining)
+        except FeatureStoreUnavailable as error:
+            return self._score_rows(inputs, [None] * len(inputs), error)
+        return self._score_rows(inputs, rows)
+
+    async def score_many_async(self, inputs: Sequence[ScoreInput], field_prefix: str = "",
+                               time_remaining: float | None = None) -> list[ScoreResult]:
+        """As `score_many`, awaiting the feature read so that the event loop stays free."""
+        _validate(inputs, field_prefix)
+        try:
+            rows = await self._reader.read_async([item.customer_id for item in inputs],
+                                                 time_remaining)
+        except FeatureStoreUnavailable as error:
+            return self._score_rows(inputs, [None] * len(inputs), error)
+        return self._score_rows(inputs, rows)
+
+    def _score_rows(self, inputs: Sequence[ScoreInput], rows: Sequence[FeatureRow | None],
+                    failure: FeatureStoreUnavailable | None = None) -> list[ScoreResult]:
+        serving = self._serving  # one bundle for the whole call, even if a swap happens meanwhile
+        now = time.time()
+        degraded_reason = ""
+        if failure is not None:
+            degraded_reason = f"feature store unavailable: {failure}"
+            metrics.DEGRADED_TOTAL.labels(reason=failure.kind).inc(len(inputs))
+        results = [_prior(item, serving.bundle, degraded_reason) for item in inputs]
+        known = [(i, row) for i, row in enumerate(rows) if row is not None]
+        if known:
+            matrix = np.empty((len(known), len(MODEL_FEATURES)), dtype=np.float64)
+            for out, (i, row) in zip(matrix, known, strict=True):
+                input_vector(row.events, now, inputs[i].contact, out=out)
+            explained = serving.bundle.explain(matrix)
+            actions = (serving.planner.best(matrix, explained.churn_risk) if serving.planner
+                       else [None] * len(known))
+            for j, (i, row) in enumerate(known):
+                results[i] = self._scored(
+                    inputs[i], serving, row, matrix[j], float(explained.effort_score[j]),
+                    float(explained.churn_risk[j]), explained.effort_contrib[j],
+                    explained.churn_contrib[j], actions[j], now)
+        for result in results:
+            _observe(result)
+        return results
+
+    def _scored(self, item: ScoreInput, serving: _Serving, row: FeatureRow, vector: np.ndarray,
+                effort: float, churn: float, effort_contrib: np.ndarray,
+                churn_contrib: np.ndarray, action: Suggestion | None, now: float) -> ScoreResult:
+        decision = serving.router.decide(vector, effort, churn)
+        reasons = choose_reasons(vector, effort_contrib, churn_contrib, self._max_reasons,
+                                 decision.rule_reasons, require_one=decision.senior)
+        bundle = serving.bundle
+        result = ScoreResult(
+            customer_id=item.customer_id, contact_id=item.contact_id, effort_score=effort,
+            churn_risk=churn, senior=decision.senior, model_version=bundle.version,
+            churn_horizon_days=bundle.churn_horizon_days, customer_known=True, reasons=reasons,
+            feature_age_seconds=max(0.0, now - row.computed_at),
+            value_at_risk=decision.value_at_risk, next_best_action=action)
+        if item.include_features:
+            result.features = {name: float(value) for name, value in zip(
+                MODEL_FEATURES, vector, strict=True) if not math.isnan(value)}
+        return result
+
+
+def _prior(item: ScoreInput, bundle: ModelBundle, degraded_reason: str) -> ScoreResult:
+    """Population priors from training, for customers with no readable features."""
+    return ScoreResult(
+        customer_id=item.customer_id, contact_id=item.contact_id,
+        effort_score=bundle.prior_effort_score, churn_risk=bundle.prior_churn_risk,
+        senior=False, model_version=bundle.version,
+        churn_horizon_days=bundle.churn_horizon_days, customer_known=False,
+        degraded_reason=degraded_reason)
+
+
+def _observe(result: ScoreResult) -> None:
+    metrics.EFFORT_SCORE.observe(result.effort_score)
+    metrics.CHURN_RISK.observe(result.churn_risk)
+    metrics.TIER_TOTAL.labels(tier="senior" if result.senior else "standard").inc()
+    if not result.customer_known and not result.degraded_reason:
+        metrics.UNKNOWN_CUSTOMER_TOTAL.inc()
+    if result.feature_age_seconds is not None:
+        metrics.FEATURE_AGE.observe(result.feature_age_seconds)
+
+
+def _validate(inputs: Sequence[ScoreInput], field_prefix: str) -> None:
+    for i, item in enumerate(inputs):
+        problem = customer_id_problem(item.customer_id)
+        if problem:
+            where = f"{field_prefix}[{i}].customer_id" if field_prefix else "customer_id"
+            raise InvalidArgument(where, problem)

@@ -1,0 +1,65 @@
+"""`effort train` as a library call: events and labels files in, a trained model folder out."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from feast import FeatureStore
+
+from features.backfill import load_history
+from features.event_files import count_records, read_valid_events
+from features.recorder import JourneyRecorder
+from training.dataset import read_labels, training_frame
+from training.registry import promote
+from training.train import TrainResult, train_models
+
+# A progress reporter: given what is being done and how many units (None: unknown), a tick.
+Progress = Callable[[str, int | None], Callable[[int], None]]
+
+
+class TrainingInputError(ValueError):
+    """Input files that cannot be trained on."""
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How to train: seed, target senior share, data marking, and an optional Dask client."""
+
+    seed: int
+    senior_share: float
+    synthetic: bool
+    promote: bool
+    dask_client: Any = None
+
+
+
+
+def train_from_files(store: FeatureStore, recorder: JourneyRecorder, events_path: Path,
+                     labels_path: Path, models_dir: Path, options: TrainingOptions,
+                     progress: Progress, note: Callable[[str], None]) -> TrainResult:
+    """Loads events into the feature store, joins labels point-in-time, trains and writes a folder.
+
+    Labels are checked before any long step; invalid event records are skipped and counted.
+    `note` receives a line after each step.
+    """
+    labels = read_labels(labels_path)
+    read = read_valid_events(events_path, progress("reading events", count_records(events_path)))
+    if not read.events:
+        raise TrainingInputError(f"no valid events in {events_path}" + (
+            f"; first problem: {read.first_problem}" if read.first_problem else ""))
+    if read.rejected:
+        note(f"events: {read.rejected:,} invalid records skipped, the first: {read.first_problem}")
+    loaded = load_history(store, recorder, read.events, progress)
+    note(f"feature store: {loaded.history_rows:,} offline history rows; {loaded.accepted:,} new "
+         f"events, {loaded.duplicates:,} already recorded; {loaded.pushed_customers:,} customers "
+         "pushed online")
+    frame = training_frame(store, labels)
+    note(f"training set: {len(frame):,} label rows joined point-in-time through Feast")
+    result = train_models(frame, models_dir, seed=options.seed, synthetic=options.synthetic,
+                          senior_share=options.senior_share,
+                          data_source=f"{events_path} + {labels_path}",
+                          dask_client=options.dask_client)
+    if options.promote:
+        promote(models_dir, result.version)
+    return result
