@@ -51,6 +51,7 @@ class ModelReloader:
         self._expected = expected_features
         self._poll = poll_seconds
         self._refused: str | None = None
+        self.polls = 0  # completed background polls
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-reloader", daemon=True)
 
@@ -92,3 +93,4 @@ class ModelReloader:
                 self.check()
             except Exception:  # never let the watcher die
                 log.exception("model reload check failed")
+            self.polls += 1

@@ -1,15 +1,13 @@
-"""Shared fixtures: a real redis-server, a small SYNTHETIC demo world, and running gRPC servers."""
+"""Shared fixtures: a real redis-server, a small SYNTHETIC demo world, and running gRPC servers.
+
+Each fixture is built only when a test asks for it, so the unit tier starts none of them.
+"""
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import redis
 
@@ -19,22 +17,20 @@ from features.events import Event
 from features.recorder import JourneyRecorder
 from features.state import open_state
 from features.store import open_store
-from service.registry import promote
 from service.server import RunningServer, create_server
 from service.settings import Settings
+from tests.helpers import SIM_CUSTOMERS, SIM_END, DemoWorld, free_port, wait_until
 from training.dataset import read_labels, training_frame
+from training.registry import promote
 from training.simulate import simulate, write_files
 from training.train import train_models
 
-SIM_END = datetime(2026, 11, 1, tzinfo=UTC)
-SIM_CUSTOMERS = 3000
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _answers_ping(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -49,31 +45,17 @@ def redis_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
+    try:
+        wait_until(lambda: process.poll() is not None or _answers_ping(client), 10,
+                   "redis-server to answer")
+        if process.poll() is not None:
+            pytest.fail("redis-server did not start")
+    except AssertionError:
+        process.kill()
+        raise
     yield f"127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)
-
-
-@dataclass(frozen=True)
-class DemoWorld:
-    """Files of a small simulated world and a model trained on it."""
-
-    events: Path
-    labels: Path
-    models_dir: Path
-    version: str
-    repo: Path
-    frame: pd.DataFrame
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from features.domain import (
     ces_to_effort_score,
 )
 from training.calibration import fit_isotonic
+from training.dask_engine import fit_on_dask
 from training.evaluate import churn_metrics, effort_metrics, per_channel, rule_flags
 from training.model_folder import write_folder
 from training.report import write_report
@@ -62,8 +63,6 @@ def fit_booster(objective: str, x: np.ndarray, y: np.ndarray, x_stop: np.ndarray
     With a Dask client it trains with lightgbm.dask across the cluster's workers instead.
     """
     if dask_client is not None:
-        from training.dask_engine import fit_on_dask
-
         return fit_on_dask(dask_client, _params(objective, seed, extra or {}), MODEL_FEATURES,
                            x, y, x_stop, y_stop, MAX_ROUNDS)
     train = lgb.Dataset(x, y, feature_name=list(MODEL_FEATURES), free_raw_data=False)

@@ -22,7 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from . import channel_pb2 as effort_dot_v1_dot_channel__pb2
+from effort.v1 import channel_pb2 as effort_dot_v1_dot_channel__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from . import scoring_service_pb2 as effort_dot_v1_dot_scoring__service__pb2
+from effort.v1 import scoring_service_pb2 as effort_dot_v1_dot_scoring__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

@@ -15,10 +15,12 @@ from features.events import ET, Event
 from features.recorder import JourneyRecorder
 from features.state import open_state
 from features.store import open_store
-from service.model_bundle import CHURN_MODEL, EFFORT_MODEL, ModelBundleError, load_bundle
-from service.registry import current_folder
-from tests.conftest import DemoWorld
+from service.models import ModelBundleError, load_bundle
+from tests.helpers import DemoWorld
+from training.dask_engine import local_client
 from training.dataset import training_frame
+from training.model_folder import CHURN_MODEL, EFFORT_MODEL
+from training.registry import current_folder
 from training.train import train_models
 
 
@@ -112,8 +114,6 @@ def test_model_for_other_features_is_refused(demo_world: DemoWorld) -> None:
 
 
 def test_dask_engine_trains_a_servable_model(demo_world: DemoWorld, tmp_path: Path) -> None:
-    from training.dask_engine import local_client
-
     with local_client() as client:
         result = train_models(demo_world.frame, tmp_path, seed=5, dask_client=client)
     manifest = json.loads((result.folder / "manifest.json").read_text())

@@ -1,7 +1,6 @@
 """End to end over loopback gRPC: a real server on a real Feast store (SQLite and Redis)."""
 
 import statistics
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -12,18 +11,25 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, start_http_server
 
+from effort.v1 import journey_service_pb2 as jpb
+from effort.v1 import journey_service_pb2_grpc as jgrpc
+from effort.v1 import scoring_service_pb2 as spb
+from effort.v1 import scoring_service_pb2_grpc as sgrpc
 from features.store import apply_definitions, open_store
-from service.api.v1 import journey_service_pb2 as jpb
-from service.api.v1 import journey_service_pb2_grpc as jgrpc
-from service.api.v1 import scoring_service_pb2 as spb
-from service.api.v1 import scoring_service_pb2_grpc as sgrpc
 from service.server import RunningServer, create_server
 from service.settings import Settings
-from tests.conftest import DemoWorld, free_port
+from tests.helpers import DemoWorld, free_port, wait_until
 
 CUSTOMERS = [f"C{n:06d}" for n in range(1, 201)]
+
+
+def _started(method: str) -> float:
+    """Calls of a method this process's servers have started (py-async-grpc-prometheus)."""
+    return REGISTRY.get_sample_value("grpc_server_started_total", {
+        "grpc_type": "UNARY", "grpc_service": "effort.v1.JourneyService",
+        "grpc_method": method}) or 0.0
 
 
 @pytest.fixture
@@ -190,12 +196,15 @@ def test_overload_is_shed_with_resource_exhausted(demo_world: DemoWorld,
     events = [Event(f"shed-{n}", f"S{n % 3000:06d}", now - n, ET.EVENT_TYPE_CONTACT, channel=1)
               .to_proto() for n in range(10_000)]
     running = create_server(settings)
+    started_before = _started("RecordEvents")
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
             recording = jgrpc.JourneyServiceStub(ch).RecordEvents.future(
                 jpb.RecordEventsRequest(events=events), timeout=60)
             stub = sgrpc.ScoringServiceStub(ch)
-            time.sleep(0.3)  # recording 10,000 events takes seconds; by now it is in progress
+            # Recording 10,000 events takes seconds: wait until the server has started the call.
+            wait_until(lambda: _started("RecordEvents") > started_before, 30,
+                       "RecordEvents to start")
             with pytest.raises(grpc.RpcError) as refused:
                 stub.Score(spb.ScoreRequest(customer_id="S000001"), timeout=5)
             assert not recording.done()

@@ -22,9 +22,8 @@ def feast(repo: Path, *args: str) -> str:
 
 def test_plan_apply_materialize_incremental(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("feature_store.yaml", "definitions.py", ".feastignore"):
-        shutil.copy(FEATURE_REPO / name, repo / name)
+    # The Feast repository folder as it is: definitions and YAML, nothing to ignore.
+    shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
     now = time.time()
     events = [Event(f"f{i}", "C000042", now - 3600.0 * (i + 1), ET.EVENT_TYPE_CONTACT, channel=1)
               for i in range(3)]

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 import redis
+from feast import FeatureStore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from features.catalog import FEATURE_NAMES, FEATURE_SERVICE_NAME, WINDOW_STATE_FIELD
 from features.events import Event
 from features.journey import compute_features
 from features.recorder import JourneyRecorder
 from features.state import RedisJourneyState, SqliteJourneyState
 from features.store import apply_definitions, open_store
-from features.window_state import RETAINED_SPAN
+from features.window_state import RETAINED_SPAN, decode
 from service.feature_reader import FeastFeatureReader
 from tests.strategies import DAY, journeys
 
@@ -31,6 +33,7 @@ class Pipeline:
     recorder: JourneyRecorder
     reader: FeastFeatureReader
     repo: Path
+    store: FeatureStore
 
 
 @pytest.fixture(scope="module", params=["sqlite", "redis"])
@@ -47,7 +50,8 @@ def pipeline(request: pytest.FixtureRequest,
         store = open_store(repo)
         state = SqliteJourneyState(repo / "data" / "journey_state.db")
     apply_definitions(store)
-    yield Pipeline(JourneyRecorder(store, state, clock=lambda: NOW), FeastFeatureReader(store), repo)
+    yield Pipeline(JourneyRecorder(store, state, clock=lambda: NOW), FeastFeatureReader(store), repo,
+                   store)
     state.close()
 
 
@@ -79,7 +83,7 @@ def test_any_order_with_duplicates_gives_the_reference_features(pipeline: Pipeli
             continue
         assert row is not None
         for later in (0.0, 2 * DAY, 8 * DAY, 31 * DAY):  # windows slide with no new events
-            assert row.features_at(NOW + later) == compute_features(own, NOW + later)
+            assert compute_features(row.events, NOW + later) == compute_features(own, NOW + later)
 
 
 def test_replaying_a_batch_changes_nothing(pipeline: Pipeline) -> None:
@@ -94,8 +98,8 @@ def test_replaying_a_batch_changes_nothing(pipeline: Pipeline) -> None:
     after = pipeline.reader.read([customer])[0]
     assert (first.accepted, again.accepted, again.duplicates) == (5, 0, 5)
     assert before is not None and after is not None
-    assert after.features_at(NOW) == before.features_at(NOW)
-    assert after.features_at(NOW)["contacts_7d"] == 5
+    assert compute_features(after.events, NOW) == compute_features(before.events, NOW)
+    assert compute_features(after.events, NOW)["contacts_7d"] == 5
 
 
 def test_an_eight_day_old_contact_leaves_the_7_day_window(pipeline: Pipeline) -> None:
@@ -106,12 +110,12 @@ def test_an_eight_day_old_contact_leaves_the_7_day_window(pipeline: Pipeline) ->
                                            ET.EVENT_TYPE_CONTACT, channel=2)])
     row = pipeline.reader.read([customer])[0]
     assert row is not None
-    assert row.features_at(NOW)["contacts_7d"] == 1
-    later = row.features_at(NOW + 1.5 * DAY)  # 8 days after the contact, nothing new since
+    assert compute_features(row.events, NOW)["contacts_7d"] == 1
+    later = compute_features(row.events, NOW + 1.5 * DAY)  # 8 days after the contact, nothing new
     assert later["contacts_7d"] == 0 and later["contacts_30d"] == 1
 
 
-def test_fast_path_reads_what_feast_get_online_features_returns(pipeline: Pipeline) -> None:
+def test_reader_reads_what_feast_get_online_features_returns(pipeline: Pipeline) -> None:
     from features.events import ET
 
     customers = [f"V{uuid.uuid4().hex[:8]}" for _ in range(3)]
@@ -121,25 +125,22 @@ def test_fast_path_reads_what_feast_get_online_features_returns(pipeline: Pipeli
               for i, kind in enumerate([ET.EVENT_TYPE_CONTACT, ET.EVENT_TYPE_TRANSFER,
                                         ET.EVENT_TYPE_CONTACT, ET.EVENT_TYPE_COMPLAINT_OPENED])]
     pipeline.recorder.record_parsed(events)
-    store = pipeline.reader._store
-    reader = FeastFeatureReader(store, fast_path=True, stored_features=True)
-    requested = list(reader._names)
+    store = pipeline.store
+    reader = FeastFeatureReader(store)
     reader.read(customers)
-    fast = reader.read(customers)
-    # Feast's Redis store appends to the feature list it is given; it grew by one per read.
-    assert reader._names == requested
-    feast = FeastFeatureReader(store, fast_path=False).read(customers)
-    # What serving reads: the window state alone, from which every stored feature is recomputed.
-    serving = FeastFeatureReader(store).read(customers)
-    assert serving[2] is None
-    for lean, reference in zip(serving[:2], feast[:2], strict=True):
-        assert lean is not None and reference is not None and lean.values == {}
-        assert lean.events == reference.events
-        assert lean.features_at(lean.computed_at) == reference.values
-    assert fast[2] is None and feast[2] is None  # never recorded
-    for quick, reference in zip(fast[:2], feast[:2], strict=True):
-        assert quick is not None and reference is not None
-        assert quick.values == reference.values  # every stored feature, None for missing ones
-        assert quick.events == reference.events  # the window state
-        assert abs(quick.computed_at - reference.computed_at) < 1.0  # Feast's path has seconds
-        assert quick.values["wait_seconds_avg_7d"] == 12.5 and quick.values["contacts_7d"] == 2
+    # Read twice: Feast's Redis store appends to the feature list it is given, which once made
+    # every later read slower.
+    serving = reader.read(customers)
+    # Feast's documented path, with every stored feature of the row.
+    feast = store.get_online_features(
+        features=store.get_feature_service(FEATURE_SERVICE_NAME),
+        entity_rows=[{"customer_id": c} for c in customers]).to_dict(include_event_timestamps=True)
+    assert serving[2] is None and feast[WINDOW_STATE_FIELD][2] is None  # never recorded
+    for i, row in enumerate(serving[:2]):
+        assert row is not None
+        stored = {name: feast[name][i] for name in FEATURE_NAMES}
+        # What serving reads: the window state alone, from which every stored feature is recomputed.
+        assert row.events == decode(feast[WINDOW_STATE_FIELD][i], customers[i])
+        assert compute_features(row.events, row.computed_at) == stored
+        assert abs(row.computed_at - float(feast[f"{WINDOW_STATE_FIELD}__ts"][i])) < 1.0
+        assert stored["wait_seconds_avg_7d"] == 12.5 and stored["contacts_7d"] == 2

@@ -69,4 +69,4 @@ def test_killed_ingest_replayed_is_exact(tmp_path: Path) -> None:
     now = time.time()
     for customer_id, row in zip(customers, rows, strict=True):
         assert row is not None, customer_id
-        assert row.features_at(now) == compute_features(by_customer[customer_id], now)
+        assert compute_features(row.events, now) == compute_features(by_customer[customer_id], now)

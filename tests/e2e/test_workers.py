@@ -11,9 +11,9 @@ import urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.api.v1 import scoring_service_pb2 as spb
-from service.api.v1 import scoring_service_pb2_grpc as sgrpc
-from tests.conftest import DemoWorld, free_port
+from effort.v1 import scoring_service_pb2 as spb
+from effort.v1 import scoring_service_pb2_grpc as sgrpc
+from tests.helpers import DemoWorld, free_port, listening_sockets, wait_until
 
 CALLS = 40
 
@@ -44,7 +44,8 @@ def test_two_workers_share_the_port_and_the_metrics(demo_world: DemoWorld) -> No
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_serving(port, process)
-        time.sleep(3)  # the second worker may still be importing Feast
+        # Each worker listens on its own socket (SO_REUSEPORT): wait until both do.
+        wait_until(lambda: listening_sockets(port) == 2, 120, "both workers to listen")
         for n in range(CALLS):
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:  # new connection each
                 answer = sgrpc.ScoringServiceStub(channel).Score(

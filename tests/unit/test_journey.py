@@ -1,14 +1,16 @@
 """The reference feature computation against hand-counted journeys."""
 
-from features.catalog import (
+from features.catalog import FEATURE_NAMES
+from features.domain import (
     COMPLAINT_ACKNOWLEDGED,
     COMPLAINT_NONE,
     COMPLAINT_RESOLVED,
     COMPLAINT_UNACKNOWLEDGED,
-    FEATURE_NAMES,
+    DAY,
+    HOUR,
 )
 from features.events import ET, Event
-from features.journey import DAY, HOUR, compute_features
+from features.journey import compute_features
 
 NOW = 1_790_000_000.0
 VOICE, CHAT, EMAIL, WEB = 1, 2, 3, 5

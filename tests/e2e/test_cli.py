@@ -1,27 +1,16 @@
-"""The `effort` command: bad input gives one readable line and a non-zero exit, no traceback."""
+"""`effort` commands run for real: bad input gives one readable line and a non-zero exit."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from features.store import apply_definitions, open_store
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True,
                           text=True, timeout=120, cwd=cwd, env=None)
-
-
-@pytest.mark.parametrize("args", [
-    ["simulate", "--customers", "0"],
-    ["train", "--senior-share", "2"],
-    ["frobnicate"],
-    ["score"],
-])
-def test_bad_arguments_give_one_line(args: list[str]) -> None:
-    result = run(*args)
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_labels_with_a_missing_column_name_it(tmp_path: Path) -> None:
@@ -42,22 +31,12 @@ def test_score_against_no_server_is_one_line() -> None:
     assert result.stderr.startswith("effort score: ") and "Traceback" not in result.stderr
 
 
-def test_help_lists_every_subcommand() -> None:
-    result = run("--help")
-    for command in ("simulate", "train", "serve", "score", "ingest", "models"):
-        assert command in result.stdout
-
-
 def test_ingest_accounts_for_every_record(tmp_path: Path) -> None:
-    import os
-
     events = tmp_path / "events.jsonl"
     good = ('{"eventId":"i1","customerId":"C9","occurredAt":"2026-11-01T10:00:00Z",'
             '"type":"EVENT_TYPE_CONTACT","channel":"CHANNEL_CHAT"}')
     events.write_text("\n".join([good, good, '{"eventId":"i2"}', "not json"]) + "\n")
     env = {**os.environ, "EFFORT_FEATURE_REPO": str(tmp_path / "repo")}
-    from features.store import apply_definitions, open_store
-
     apply_definitions(open_store(tmp_path / "repo"))
     result = subprocess.run([sys.executable, "-m", "service.cli", "ingest", str(events)],
                             capture_output=True, text=True, timeout=120, env=env)

@@ -1,10 +1,10 @@
-"""Generated protobuf code matches proto/ (a stale service/api/v1 fails here and in make lint)."""
+"""Generated protobuf code matches proto/ (stale effort.v1 code fails here and in make lint)."""
 
 import filecmp
 import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:
@@ -13,16 +13,16 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
     generate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generate)
     generate.generate(tmp_path / "v1")
-    committed = ROOT / "service" / "api" / "v1"
+    committed = ROOT / "proto" / "effort" / "v1"
     names = sorted(p.name for p in (tmp_path / "v1").iterdir())
-    assert names == sorted(p.name for p in committed.iterdir() if p.name != "__pycache__")
+    assert names == [p.name for p in generate.generated_files(committed)]
     _, mismatch, errors = filecmp.cmpfiles(tmp_path / "v1", committed, names, shallow=False)
     assert not mismatch and not errors, f"stale generated code, run make proto: {mismatch}"
 
 
 def test_public_contract_names_exist() -> None:
-    from service.api.v1 import journey_service_pb2 as j
-    from service.api.v1 import scoring_service_pb2 as s
+    from effort.v1 import journey_service_pb2 as j
+    from effort.v1 import scoring_service_pb2 as s
 
     assert set(s.DESCRIPTOR.services_by_name["ScoringService"].methods_by_name) == {
         "Score", "ScoreBatch"}

@@ -4,7 +4,6 @@ for other features is refused and the old one keeps serving; rollback returns to
 import json
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +11,12 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
-from service.api.v1 import scoring_service_pb2 as spb
-from service.api.v1 import scoring_service_pb2_grpc as sgrpc
-from service.registry import current_version, promote, rollback
+from effort.v1 import scoring_service_pb2 as spb
+from effort.v1 import scoring_service_pb2_grpc as sgrpc
 from service.server import RunningServer, create_server
 from service.settings import Settings
-from tests.conftest import DemoWorld
+from tests.helpers import DemoWorld, wait_until
+from training.registry import current_version, promote, rollback
 from training.train import train_models
 
 
@@ -47,21 +46,13 @@ def _refusals() -> float:
     return REGISTRY.get_sample_value("effort_model_reloads_total", {"outcome": "refused"}) or 0.0
 
 
-def _wait_for(port: int, version: str, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if _served_version(port) == version:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_promotion_swaps_under_load_with_zero_failed_calls(
         reloading_server: RunningServer, demo_world: DemoWorld, models_dir: Path) -> None:
     new = train_models(demo_world.frame, models_dir, seed=99, synthetic=True)
-    seen: set[str] = set()
+    seen: list[str] = []
     failures: list[str] = []
-    calls = [0]
     stop = threading.Event()
 
     def load() -> None:
@@ -73,23 +64,24 @@ def test_promotion_swaps_under_load_with_zero_failed_calls(
                 try:
                     answer = stub.Score(spb.ScoreRequest(customer_id=f"C{n % 3000 + 1:06d}"),
                                         timeout=5)
-                    seen.add(answer.model_version)
-                    calls[0] += 1
+                    seen.append(answer.model_version)
                 except grpc.RpcError as error:
                     failures.append(f"{error.code()}: {error.details()}")
 
     clients = [threading.Thread(target=load) for _ in range(4)]
     for client in clients:
         client.start()
-    time.sleep(0.5)
+    wait_until(lambda: len(seen) >= 25, what="calls on the old model")
     promote(models_dir, new.version)
-    assert _wait_for(reloading_server.port, new.version)
-    time.sleep(0.5)
+    wait_until(lambda: _served_version(reloading_server.port) == new.version, 15,
+               "the new model to be served")
+    swapped_at = len(seen)
+    wait_until(lambda: len(seen) >= swapped_at + 30, what="calls on the new model")
     stop.set()
     for client in clients:
         client.join()
     assert failures == []
-    assert seen == {demo_world.version, new.version} and calls[0] > 50
+    assert set(seen) == {demo_world.version, new.version} and len(seen) > 50
 
 
 def test_model_for_other_features_is_refused_and_old_keeps_serving(
@@ -102,11 +94,11 @@ def test_model_for_other_features_is_refused_and_old_keeps_serving(
     (bad / "manifest.json").write_text(json.dumps(manifest))
     refused_before = _refusals()
     promote(models_dir, "bad-features")
-    deadline = time.monotonic() + 10
-    while _refusals() == refused_before and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: _refusals() > refused_before, 10, "the refusal")
     assert _refusals() == refused_before + 1
-    time.sleep(0.5)  # more polls: the refused version is not retried
+    polls = reloading_server.reloader.polls
+    wait_until(lambda: reloading_server.reloader.polls >= polls + 3, 10, "three more polls")
+    assert _refusals() == refused_before + 1  # the refused version is not retried
     assert reloading_server.reloader.check() == "unchanged"  # refused once, not retried
     assert _served_version(reloading_server.port) == demo_world.version
 

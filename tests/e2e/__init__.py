@@ -1,0 +1,1 @@
+"""End-to-end tier: real gRPC servers and `effort` commands in their own processes."""

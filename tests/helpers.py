@@ -1,0 +1,58 @@
+"""Shared test helpers: free ports, waiting on a condition, listening sockets, the demo world's shape."""
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+SIM_END = datetime(2026, 11, 1, tzinfo=UTC)
+SIM_CUSTOMERS = 3000
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    """Files of a small simulated world and a model trained on it."""
+
+    events: Path
+    labels: Path
+    models_dir: Path
+    version: str
+    repo: Path
+    frame: pd.DataFrame
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30.0, what: str = "condition",
+               poll: float = 0.02) -> None:
+    """Returns as soon as `condition()` holds; fails the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+        time.sleep(poll)
+
+
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on a TCP port (several with SO_REUSEPORT), from /proc/net."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "0A":  # 0A: LISTEN
+                count += 1
+    return count

@@ -1,0 +1,1 @@
+"""Integration tier: real Feast stores (SQLite, a real redis-server) and small trained models."""
