@@ -170,7 +170,7 @@ def main() -> None:
         print(f"  {name:36s} {micros:8.1f} us")
     ratio = costs["compiled TreeSHAP, batch"] / costs["pred_contrib, batch"]
     print(f"  compiled / pred_contrib = 1/{1 / ratio:.1f} (goal <= 1/20); "
-          "top-3 agreement is tested in tests/test_tree_shap.py (exact, so 100%)")
+          "top-3 agreement is tested in tests/integration/test_tree_shap_demo.py (exact, so 100%)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from effort.v1 import journey_service_pb2 as journey_pb
+from features.domain import DAY
 
 ET = journey_pb  # enum values live on the module: ET.EVENT_TYPE_CONTACT, ...
 KNOWN_EVENT_TYPES = frozenset(
@@ -116,7 +117,7 @@ def from_proto(message: journey_pb.JourneyEvent, now: float | None = None) -> Ev
     if sentiment is not None and not -1.0 <= sentiment <= 1.0:
         raise InvalidEvent("sentiment", "sentiment must lie in [-1, 1]")
     wait = _optional(message, "wait_seconds")
-    if wait is not None and not 0.0 <= wait < 86400.0 * 7:
+    if wait is not None and not 0.0 <= wait < 7 * DAY:
         raise InvalidEvent("wait_seconds", "wait_seconds must lie in [0, 7 days)")
     ces = _optional(message, "ces")
     if message.type == ET.EVENT_TYPE_SURVEY and ces is None:

@@ -19,6 +19,7 @@ from feast.data_source import PushMode
 
 from effort.v1 import journey_service_pb2 as journey_pb
 from features.catalog import PUSH_SOURCE_NAME
+from features.domain import DAY
 from features.events import Event, InvalidEvent, from_proto
 from features.rows import append_history, feature_record, rows_frame
 from features.state import DEDUPE_HORIZON_DAYS, JourneyState, PendingCustomer
@@ -71,7 +72,7 @@ class JourneyRecorder:
                       flush: bool = True) -> RecordOutcome:
         """Records validated events; InvalidEvent entries are counted as rejected."""
         now = self._clock() if now is None else now
-        oldest = now - DEDUPE_HORIZON_DAYS * 86400.0
+        oldest = now - DEDUPE_HORIZON_DAYS * DAY
         outcome = RecordOutcome()
         valid: list[Event] = []
         for index, item in enumerate(parsed):

@@ -18,6 +18,7 @@ from typing import Any, Protocol, cast
 
 import redis
 
+from features.domain import DAY
 from features.events import Event
 from features.window_state import compact, decode, encode
 
@@ -108,7 +109,7 @@ class SqliteJourneyState:
                 self._adds += 1
                 if self._adds % 200 == 0:
                     self._conn.execute("DELETE FROM seen WHERE occurred_at < ?",
-                                       (now - DEDUPE_HORIZON_DAYS * 86400.0,))
+                                       (now - DEDUPE_HORIZON_DAYS * DAY,))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -195,7 +196,7 @@ class RedisJourneyState:
                         [*decode(_text(state), customer_id), *fresh], now))
                     pipe.multi()
                     for event in fresh:
-                        ttl = max(1, int(event.occurred_at + DEDUPE_HORIZON_DAYS * 86400 - now))
+                        ttl = max(1, int(event.occurred_at + DEDUPE_HORIZON_DAYS * DAY - now))
                         pipe.set(self._seen_key(event.event_id), 1, ex=ttl)
                     pipe.hset(state_key, mapping={"state": merged,
                                                   "generation": int(generation or 0) + 1})

@@ -2,7 +2,8 @@
 
 The server only walks the trees (service/tree_shap.py). Importing LightGBM would also import
 scikit-learn and SciPy, about 70 MB more per worker process. The trees come out in the layout of
-LightGBM's `dump_model()["tree_info"]`; tests/test_tree_shap.py checks the parse against LightGBM.
+LightGBM's `dump_model()["tree_info"]`; tests/unit/test_tree_shap.py checks the parse against
+LightGBM.
 """
 
 from dataclasses import dataclass

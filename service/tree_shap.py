@@ -4,8 +4,9 @@ A leaf's share of a row's Shapley values depends only on which of the leaf's pat
 satisfies ("hot") and which it does not ("cold"). So each leaf stores one number per hot subset
 (after FastTreeSHAP v2, Yang 2021, with 2^d numbers per leaf instead of 2^d x d), and explaining a
 row sweeps each tree once to find every leaf's cold pattern, then adds d table-derived shares per
-leaf. The result equals LightGBM's `pred_contrib` (tests/test_tree_shap.py); its cost is measured
-in bench/score_bench.py.
+leaf. The result equals LightGBM's `pred_contrib` (tests/unit/test_tree_shap.py on toy models,
+tests/integration/test_tree_shap_demo.py on the demo's); its cost is measured in
+bench/score_bench.py.
 """
 
 from dataclasses import dataclass

@@ -14,6 +14,7 @@ from features.events import Event
 from features.journey import compute_features
 from features.store import apply_definitions, open_store
 from service.feature_reader import FeastFeatureReader
+from tests.helpers import wait_until
 from training.simulate import simulate, write_files
 
 
@@ -43,9 +44,8 @@ def test_killed_ingest_replayed_is_exact(tmp_path: Path) -> None:
     apply_definitions(open_store(repo))
 
     first = _ingest(events_path, repo)
-    deadline = time.monotonic() + 120
-    while _seen(repo) < len(result.events) // 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: _seen(repo) >= len(result.events) // 3, 120, "a third of the file",
+               poll=0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
     recorded_before = _seen(repo)
