@@ -1,5 +1,6 @@
-"""Measures the running service on the demo data: start-up, Score latency and throughput, ScoreBatch,
-and the cost of reasons (compiled TreeSHAP against LightGBM's pred_contrib, same rows, same run).
+"""Measures the service on the demo data: start-up, Score latency and throughput, ScoreBatch, the
+Score path's CPU per customer in process, and the cost of reasons (compiled TreeSHAP against
+LightGBM's pred_contrib, same rows, same run).
 
 Starts `effort serve` itself on free ports; bench/serving_bench.py compares against baselines.
 """
@@ -20,7 +21,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from effort.v1 import scoring_service_pb2 as pb
 from effort.v1 import scoring_service_pb2_grpc as pb_grpc
+from features.store import FEATURE_REPO, open_store
+from service.feature_reader import FeastFeatureReader
 from service.models import ModelBundle, load_bundle
+from service.scorer import ScoreInput, Scorer
 from training.boosters import lightgbm_boosters
 from training.registry import current_folder
 
@@ -104,17 +108,41 @@ def batch_rate(stub: pb_grpc.ScoringServiceStub, size: int, rounds: int) -> floa
     return size * rounds / (time.perf_counter() - started)
 
 
-def demo_rows(bundle: ModelBundle, count: int) -> np.ndarray:
-    """Model inputs of `count` demo customers, built as the server builds them."""
-    from features.store import FEATURE_REPO, open_store
-    from service.feature_reader import FeastFeatureReader
-    from service.scorer import ScoreInput, Scorer
+def demo_scorer(bundle: ModelBundle) -> Scorer:
+    """The scorer the server builds, over the demo's SQLite store, in this process."""
+    return Scorer(FeastFeatureReader(open_store(FEATURE_REPO)), bundle)
 
-    scorer = Scorer(FeastFeatureReader(open_store(FEATURE_REPO)), bundle)
+
+def demo_rows(scorer: Scorer, count: int) -> np.ndarray:
+    """Model inputs of `count` demo customers, built as the server builds them."""
     results = scorer.score_many([ScoreInput(c, channel=1, include_features=True)
                                  for c in CUSTOMERS[:count]])
-    return np.array([[r.features.get(name, np.nan) for name in bundle.feature_names]
+    return np.array([[r.features.get(name, np.nan) for name in scorer.bundle.feature_names]
                      for r in results if r.customer_known])
+
+
+def scorer_cpu(scorer: Scorer, count: int = 2000, rounds: int = 5) -> dict[str, float]:
+    """CPU microseconds per customer of the whole Score path without gRPC (feature read, model
+    input, both models with reasons, routing, next best action), best of `rounds`: steadier on a
+    shared machine than wall-clock throughput, so a change to the path shows."""
+    inputs = [ScoreInput(c, channel=1 + n % 5, intent="billing", queue_wait_seconds=30.0)
+              for n, c in enumerate(CUSTOMERS[:count])]
+    for item in inputs[:200]:  # warm-up
+        scorer.score_many([item])
+
+    def best(call: Callable[[], object]) -> float:
+        times = []
+        for _ in range(rounds):
+            started = time.process_time()
+            call()
+            times.append((time.process_time() - started) / count * 1e6)
+        return min(times)
+
+    return {
+        "one customer per call": best(lambda: [scorer.score_many([item]) for item in inputs]),
+        "batches of 500": best(lambda: [scorer.score_many(inputs[k:k + 500])
+                                        for k in range(0, count, 500)]),
+    }
 
 
 def reason_cost(bundle: ModelBundle, rows: np.ndarray) -> dict[str, float]:
@@ -158,13 +186,18 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=30)
     bundle = load_bundle(current_folder(Path("var/models")))
-    costs = reason_cost(bundle, demo_rows(bundle, 2000))
+    scorer = demo_scorer(bundle)
+    costs = reason_cost(bundle, demo_rows(scorer, 2000))
+    path_cpu = scorer_cpu(scorer)
     quantiles = statistics.quantiles(latencies, n=100)
     print("Effort on the SYNTHETIC demo (SQLite online store, reasons by exact compiled TreeSHAP)")
     print(f"  start to SERVING          {to_serving:6.2f} s   (bare `import feast`: {feast_import:.2f} s)")
     print(f"  Score, one at a time      p50 {quantiles[49]:.2f} ms   p99 {quantiles[98]:.2f} ms")
     print(f"  Score, 8 client threads   {throughput:,.0f} calls/s")
     print(f"  ScoreBatch of 1,000       {batch:,.0f} scores/s (goal >= 10,000)")
+    print("Score path in process, no gRPC: CPU per customer, best of 5 rounds over 2,000 customers")
+    for name, micros in path_cpu.items():
+        print(f"  {name:36s} {micros:8.1f} us")
     print("Reasons, CPU time per row for both models on 2,000 demo rows")
     for name, micros in costs.items():
         print(f"  {name:36s} {micros:8.1f} us")

@@ -25,6 +25,11 @@ def run(args: argparse.Namespace) -> None:
     read_labels(args.labels)  # check the labels before opening the store
     stores = open_stores(settings)
     bars = ProgressBars()
+
+    def note_after_bar(line: str) -> None:
+        bars.close()  # the finished step's bar, so the note gets a line of its own
+        _note(line)
+
     with ExitStack() as cluster:
         client: Any = None
         if args.engine == "dask":
@@ -36,7 +41,8 @@ def run(args: argparse.Namespace) -> None:
                                   dask_client=client)
         try:
             result = train_from_files(stores.feature_store, stores.recorder, args.events,
-                                      args.labels, settings.models_dir, options, bars, _note)
+                                      args.labels, settings.models_dir, options, bars,
+                                      note_after_bar)
         finally:
             bars.close()
     m = result.metrics
