@@ -13,7 +13,8 @@ TIER_TOTAL = Counter("effort_tier_total", "Scores returned by routing tier.", ["
 DEGRADED_TOTAL = Counter("effort_degraded_total", "Answers that fell back to priors, by reason.",
                          ["reason"])
 UNKNOWN_CUSTOMER_TOTAL = Counter("effort_unknown_customer_total",
-                                 "Scores for customers with no features (prior-based answers).")
+                                 "Scores for customers with no stored journey (scored from an "
+                                 "empty history plus the request context).")
 FEATURE_AGE = Histogram("effort_feature_age_seconds", "Age of the feature values used for scoring.",
                         buckets=AGE_BUCKETS)
 MODEL_INFO = Gauge("effort_model_info", "Loaded model version (value 1).", ["version"],

@@ -9,7 +9,7 @@ call reads every customer's row at once (service/feature_reader.py), builds the 
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -93,8 +93,10 @@ class Scorer:
     """Scores contacts with the loaded model bundle; the bundle can be swapped while serving."""
 
     def __init__(self, reader: FeatureReader, bundle: ModelBundle, max_reasons: int = 5,
-                 policy: RoutingPolicy | None = None) -> None:
+                 policy: RoutingPolicy | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._reader = reader
+        self._clock = clock  # the moment of scoring; tests set it to compare with training rows
         self._max_reasons = max_reasons
         self._policy = policy or RoutingPolicy()
         self._swap_lock = threading.Lock()
@@ -148,31 +150,36 @@ class Scorer:
 
     def _score_rows(self, inputs: Sequence[ScoreInput], rows: Sequence[FeatureRow | None],
                     failure: FeatureStoreUnavailable | None = None) -> list[ScoreResult]:
+        """Scores every input with the models; a customer with no stored row (never seen, or
+        nothing within the retention span) from an empty history. Only a failed read gives
+        population priors, flagged degraded."""
         serving = self._serving  # one bundle for the whole call, even if a swap happens meanwhile
-        now = time.time()
-        degraded_reason = ""
         if failure is not None:
-            degraded_reason = f"feature store unavailable: {failure}"
             metrics.DEGRADED_TOTAL.labels(reason=failure.kind).inc(len(inputs))
-        results = [_prior(item, serving.bundle, degraded_reason) for item in inputs]
-        known = [(i, row) for i, row in enumerate(rows) if row is not None]
-        if known:
-            matrix = np.empty((len(known), len(MODEL_FEATURES)), dtype=np.float64)
-            for out, (i, row) in zip(matrix, known, strict=True):
-                input_vector(row.events, now, inputs[i].contact, out=out)
-            explained = serving.bundle.explain(matrix)
-            actions = (serving.planner.best(matrix, explained.churn_risk) if serving.planner
-                       else [None] * len(known))
-            for j, (i, row) in enumerate(known):
-                results[i] = self._scored(
-                    inputs[i], serving, row, matrix[j], float(explained.effort_score[j]),
-                    float(explained.churn_risk[j]), explained.effort_contrib[j],
-                    explained.churn_contrib[j], actions[j], now)
+            results = [_prior(item, serving.bundle, f"feature store unavailable: {failure}")
+                       for item in inputs]
+        else:
+            results = self._modelled(inputs, rows, serving)
         for result in results:
             _observe(result)
         return results
 
-    def _scored(self, item: ScoreInput, serving: _Serving, row: FeatureRow, vector: np.ndarray,
+    def _modelled(self, inputs: Sequence[ScoreInput], rows: Sequence[FeatureRow | None],
+                  serving: _Serving) -> list[ScoreResult]:
+        now = self._clock()
+        matrix = np.empty((len(inputs), len(MODEL_FEATURES)), dtype=np.float64)
+        for out, item, row in zip(matrix, inputs, rows, strict=True):
+            input_vector(row.events if row is not None else [], now, item.contact, out=out)
+        explained = serving.bundle.explain(matrix)
+        actions = (serving.planner.best(matrix, explained.churn_risk) if serving.planner
+                   else [None] * len(inputs))
+        return [self._scored(item, serving, row, matrix[j], float(explained.effort_score[j]),
+                             float(explained.churn_risk[j]), explained.effort_contrib[j],
+                             explained.churn_contrib[j], actions[j], now)
+                for j, (item, row) in enumerate(zip(inputs, rows, strict=True))]
+
+    def _scored(self, item: ScoreInput, serving: _Serving, row: FeatureRow | None,
+                vector: np.ndarray,
                 effort: float, churn: float, effort_contrib: np.ndarray,
                 churn_contrib: np.ndarray, action: Suggestion | None, now: float) -> ScoreResult:
         decision = serving.router.decide(vector, effort, churn)
@@ -182,8 +189,9 @@ class Scorer:
         result = ScoreResult(
             customer_id=item.customer_id, contact_id=item.contact_id, effort_score=effort,
             churn_risk=churn, senior=decision.senior, model_version=bundle.version,
-            churn_horizon_days=bundle.churn_horizon_days, customer_known=True, reasons=reasons,
-            feature_age_seconds=max(0.0, now - row.computed_at),
+            churn_horizon_days=bundle.churn_horizon_days, customer_known=row is not None,
+            reasons=reasons,
+            feature_age_seconds=max(0.0, now - row.computed_at) if row is not None else None,
             value_at_risk=decision.value_at_risk, next_best_action=action)
         if item.include_features:
             result.features = {name: float(value) for name, value in zip(
@@ -192,7 +200,7 @@ class Scorer:
 
 
 def _prior(item: ScoreInput, bundle: ModelBundle, degraded_reason: str) -> ScoreResult:
-    """Population priors from training, for customers with no readable features."""
+    """Population priors from training, for degraded answers when no feature could be read."""
     return ScoreResult(
         customer_id=item.customer_id, contact_id=item.contact_id,
         effort_score=bundle.prior_effort_score, churn_risk=bundle.prior_churn_risk,

@@ -53,16 +53,16 @@ def training_frame(store: FeatureStore, labels: pd.DataFrame) -> pd.DataFrame:
 
     Feast's point-in-time join finds the latest row at or before label_time; the model input is
     then built from that row's window state at label_time by features/model_input.py, as serving
-    builds it at scoring time, with the context of the contact recorded at label_time. Labels of
-    customers with no row yet are dropped: serving answers those with priors, not the models.
+    builds it at scoring time, with the context of the contact recorded at label_time. A label
+    whose customer has no row yet gets the input of an empty history, as serving scores a
+    customer it has no journey for.
     """
     service = store.get_feature_service(FEATURE_SERVICE_NAME)
     joined = store.get_historical_features(entity_df=labels, features=service).to_df()
-    joined = joined[joined[WINDOW_STATE_FIELD].notna()]
     matrix = np.empty((len(joined), len(MODEL_FEATURES)), dtype=np.float64)
     for row, customer_id, moment, state in zip(matrix, joined[JOIN_KEY], joined["event_timestamp"],
                                                joined[WINDOW_STATE_FIELD], strict=True):
-        events = decode(state, customer_id)
+        events = decode(state if isinstance(state, str) else None, customer_id)
         at = moment.timestamp()
         input_vector(events, at, recorded_contact(events, at), out=row)
     inputs = pd.DataFrame(matrix, columns=list(MODEL_FEATURES), index=joined.index)

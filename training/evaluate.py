@@ -37,6 +37,17 @@ def lift_and_capture(scores: np.ndarray, outcome: np.ndarray, share: float) -> d
             "capture": float(caught / outcome.sum()) if outcome.sum() else float("nan")}
 
 
+def expected_calibration_error(risk: np.ndarray, outcome: np.ndarray, bins: int = 10) -> float:
+    """ECE: over 10 equal-width risk bins, |mean risk - churn rate| weighted by the bin's rows."""
+    index = np.clip((risk * bins).astype(int), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        rows = index == b
+        if rows.any():
+            error += abs(float(risk[rows].mean()) - float(outcome[rows].mean())) * float(rows.mean())
+    return error
+
+
 def churn_metrics(risk: np.ndarray, raw: np.ndarray, outcome: np.ndarray, rule: np.ndarray,
                   senior_share: float) -> dict[str, Any]:
     """Churn model against the rule, on held-out rows."""
@@ -50,6 +61,10 @@ def churn_metrics(risk: np.ndarray, raw: np.ndarray, outcome: np.ndarray, rule: 
         "pr_auc": float(average_precision_score(outcome, risk)),
         "brier": float(brier_score_loss(outcome, risk)),
         "brier_uncalibrated": float(brier_score_loss(outcome, raw)),
+        "calibration_error": expected_calibration_error(risk, outcome),
+        "calibration_error_uncalibrated": expected_calibration_error(raw, outcome),
+        # Calibration must not merge contacts the model told apart.
+        "distinct_risk_share": len(np.unique(risk)) / max(1, len(np.unique(raw))),
         "log_loss": float(log_loss(outcome, np.clip(risk, 1e-6, 1 - 1e-6))),
         "at_senior_share": lift_and_capture(risk, outcome, senior_share),
         "at_rule_share": lift_and_capture(risk, outcome, rule_share) if rule_share else None,

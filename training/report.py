@@ -48,10 +48,11 @@ def _calibration(churn: dict[str, Any]) -> str:
     figure, ax = plt.subplots(figsize=(5, 4))
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
     ax.plot(curve["raw_predicted"], curve["raw_observed"], "o--", label="before calibration")
-    ax.plot(curve["predicted"], curve["observed"], "o-", label="isotonic (served)")
+    ax.plot(curve["predicted"], curve["observed"], "o-", label="beta calibration (served)")
     ax.set(xlabel="predicted churn probability", ylabel="observed churn rate",
-           title=f"Calibration (Brier {churn['brier']:.3f}, "
-                 f"{churn['brier_uncalibrated']:.3f} before)")
+           title=f"Calibration: ECE {churn['calibration_error']:.3f} "
+                 f"({churn['calibration_error_uncalibrated']:.3f} before), Brier "
+                 f"{churn['brier']:.3f} ({churn['brier_uncalibrated']:.3f} before)")
     ax.legend(fontsize=8)
     return _png(figure)
 
@@ -141,6 +142,9 @@ Thresholds: effort score &ge; {manifest['thresholds']['effort_score']:.1f} or ch
 <h2>Models beside today's rule</h2>{side_by_side}
 <h2>Churn: ranking</h2>{_roc_pr(churn)}
 <h2>Churn: calibration</h2>{_calibration(churn)}
+<p>Beta calibration, strictly increasing: the test rows have
+{churn['distinct_risk_share']:.1%} as many distinct churn risks as distinct raw scores (goal at
+least 95%); expected calibration error {churn['calibration_error']:.3f} (goal at most 0.02).</p>
 <h2>Churn: lift and capture</h2>{_lift(churn)}
 <h2>By channel</h2>{channels}
 <h2>Feature importance</h2>{_importance(metrics['importance'])}

@@ -1,10 +1,11 @@
 """Fits the effort and churn LightGBM models and writes a versioned model folder with a report.
 
 Rows are time-ordered. Each task splits its labelled rows by time: the first 60% train, the next
-15% stop boosting early, the next 10% calibrate churn probabilities (isotonic), the last 15% are
-the held-out test on which every reported metric is measured. Class imbalance: positives are
-weighted by negatives/positives; calibration then restores true probabilities. Same data and
-seed give the same model bytes (deterministic LightGBM, fixed threads).
+15% stop boosting early, the next 10% calibrate churn probabilities (beta calibration, strictly
+increasing), the last 15% are the held-out test on which every reported metric is measured. Class
+imbalance: positives are weighted by negatives/positives; calibration then restores true
+probabilities. Same data and seed give the same model bytes (deterministic LightGBM, fixed
+threads).
 """
 
 import itertools
@@ -26,7 +27,7 @@ from features.domain import (
     SENIOR_SHARE,
     ces_to_effort_score,
 )
-from training.calibration import fit_isotonic
+from training.calibration import fit_calibration
 from training.dask_engine import fit_on_dask
 from training.evaluate import churn_metrics, effort_metrics, per_channel, rule_flags
 from training.model_folder import write_folder
@@ -122,14 +123,14 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     positives = churned[c_train].sum()
     imbalance = {"scale_pos_weight": float((c_train.sum() - positives) / max(positives, 1.0))}
     # Weighted positives skew probabilities, so stop on ranking (AUC), not log loss; the
-    # isotonic calibration afterwards restores probabilities.
+    # calibration afterwards restores probabilities.
     churn_params = {**imbalance, "metric": "auc"}
 
     effort_model = fit_booster("regression", x[e_train], ces[e_train], x[e_stop], ces[e_stop], seed,
                                dask_client=dask_client)
     churn_model = fit_booster("binary", x[c_train], churned[c_train], x[c_stop], churned[c_stop],
                               seed, churn_params, dask_client=dask_client)
-    calibrator = fit_isotonic(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
+    calibrator = fit_calibration(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
 
     # One prediction per row; every split and metric below reads from these.
     raw_churn = np.asarray(churn_model.predict(x))
@@ -208,6 +209,8 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {
         "churn_roc_auc": churn["roc_auc"], "churn_pr_auc": churn["pr_auc"],
         "churn_brier": churn["brier"], "churn_base_rate": churn["base_rate"],
+        "churn_calibration_error": churn["calibration_error"],
+        "churn_distinct_risk_share": churn["distinct_risk_share"],
         "churn_lift_at_senior_share": churn["at_senior_share"]["lift"],
         "churn_capture_at_senior_share": churn["at_senior_share"]["capture"],
         "rule_baseline_roc_auc": churn["rule"]["roc_auc"],

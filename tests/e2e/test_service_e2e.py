@@ -17,7 +17,10 @@ from effort.v1 import journey_service_pb2 as jpb
 from effort.v1 import journey_service_pb2_grpc as jgrpc
 from effort.v1 import scoring_service_pb2 as spb
 from effort.v1 import scoring_service_pb2_grpc as sgrpc
+from features.catalog import MODEL_FEATURES
+from features.model_input import ContactContext, input_vector
 from features.store import apply_definitions, open_store
+from service.models import load_bundle
 from service.server import RunningServer, create_server
 from service.settings import Settings
 from tests.helpers import DemoWorld, free_port, wait_until
@@ -71,10 +74,22 @@ def test_include_features_returns_named_values_and_age(channel: grpc.Channel) ->
     assert not without.features
 
 
-def test_unknown_customer_gets_prior_based_answer(channel: grpc.Channel) -> None:
-    response = sgrpc.ScoringServiceStub(channel).Score(spb.ScoreRequest(customer_id="NOBODY42"))
-    assert not response.customer_known and not response.degraded
-    assert 0.0 < response.churn_risk < 1.0 and response.tier == spb.TIER_STANDARD
+def test_unknown_customer_is_scored_from_an_empty_history(channel: grpc.Channel,
+                                                          demo_world: DemoWorld) -> None:
+    stub = sgrpc.ScoringServiceStub(channel)
+    plain = stub.Score(spb.ScoreRequest(customer_id="NOBODY42"))
+    waiting = stub.Score(spb.ScoreRequest(customer_id="NOBODY42", channel="CHANNEL_VOICE",
+                                          queue_wait_seconds=900.0, ivr_steps_so_far=6))
+    assert not plain.customer_known and not plain.degraded and not plain.HasField("feature_age")
+    # The models' own answer for no history plus the request context, not the priors.
+    bundle = load_bundle(demo_world.models_dir / plain.model_version, MODEL_FEATURES)
+    for response, contact in ((plain, None), (waiting, ContactContext(1, "", 900.0, 6))):
+        effort, churn = bundle.predict(input_vector([], 0.0, contact or ContactContext())[None, :])
+        assert response.effort_score == pytest.approx(effort[0], abs=1e-9)
+        assert response.churn_risk == pytest.approx(churn[0], abs=1e-9)
+    assert (plain.effort_score, plain.churn_risk) != (bundle.prior_effort_score,
+                                                      bundle.prior_churn_risk)
+    assert waiting.effort_score != plain.effort_score  # the request context counts
 
 
 @pytest.mark.parametrize("customer_id", ["", "C 1", "x" * 65, "-leading-dash"])
