@@ -11,14 +11,12 @@ import pytest
 
 from features.backfill import load_history
 from features.catalog import MODEL_FEATURES
-from features.domain import DAY
 from features.event_files import read_events
 from features.events import ET, Event
 from features.model_input import ContactContext, recorded_contact
 from features.recorder import JourneyRecorder
 from features.state import open_state
-from features.store import open_store
-from features.window_state import RETAINED_SPAN
+from features.store import apply_definitions, open_store
 from service.feature_reader import FeastFeatureReader
 from service.models import ModelBundleError, load_bundle
 from service.scorer import ScoreInput, Scorer
@@ -133,29 +131,30 @@ def test_dask_engine_trains_a_servable_model(demo_world: DemoWorld, tmp_path: Pa
 
 
 def test_training_rows_equal_what_the_service_builds_at_the_same_moment(
-        demo_world: DemoWorld) -> None:
+        demo_world: DemoWorld, tmp_path: Path) -> None:
     """Parity: for sampled label rows, the model input of the training path (Feast's
-    point-in-time join) equals the live scorer's (online store, clock set to label_time)."""
-    events = [e for e in read_events(demo_world.events) if isinstance(e, Event)]
+    point-in-time join) equals the live scorer's at label_time, the service having recorded the
+    customer's events up to that moment (its clocks set to label_time)."""
     by_customer: dict[str, list[Event]] = {}
-    for event in events:
-        by_customer.setdefault(event.customer_id, []).append(event)
-    newest = {c: max(e.occurred_at for e in own) for c, own in by_customer.items()}
+    for event in read_events(demo_world.events):
+        if isinstance(event, Event):
+            by_customer.setdefault(event.customer_id, []).append(event)
     frame = demo_world.frame
-    # The online row holds the customer's latest window state, which is exact for moments
-    # within its retention span (features/window_state.py).
-    recent = frame[[t.timestamp() >= newest[c] - RETAINED_SPAN + DAY for c, t in
-                    zip(frame["customer_id"], frame["event_timestamp"], strict=True)]]
-    sample = recent.sample(n=min(150, len(recent)), random_state=3)
+    sample = frame.sample(frac=1.0, random_state=3).drop_duplicates("customer_id").head(100)
+    repo = tmp_path / "repo"
+    store = open_store(repo)
+    apply_definitions(store)
+    recorder = JourneyRecorder(store, open_state("sqlite", repo, ""))
     bundle = load_bundle(current_folder(demo_world.models_dir), MODEL_FEATURES)
     moment = [0.0]
-    scorer = Scorer(FeastFeatureReader(open_store(demo_world.repo)), bundle,
-                    clock=lambda: moment[0])
-    compared = 0
+    scorer = Scorer(FeastFeatureReader(store), bundle, clock=lambda: moment[0])
     for _, row in sample.iterrows():
         customer, at = str(row["customer_id"]), row["event_timestamp"].timestamp()
+        known = [e for e in by_customer[customer] if e.occurred_at <= at]
+        outcome = recorder.record_parsed(known, now=at)
+        assert outcome.accepted == len(known)
         # No contact at label_time: a request that describes none (all request features missing).
-        contact = recorded_contact(by_customer[customer], at) or ContactContext()
+        contact = recorded_contact(known, at) or ContactContext()
         moment[0] = at
         served = scorer.score_many([ScoreInput(customer, channel=contact.channel,
                                                intent=contact.intent,
@@ -163,6 +162,5 @@ def test_training_rows_equal_what_the_service_builds_at_the_same_moment(
                                                ivr_steps_so_far=contact.ivr_steps_so_far,
                                                include_features=True)])[0]
         trained = {name: float(row[name]) for name in MODEL_FEATURES if not np.isnan(row[name])}
+        assert served.customer_known
         assert served.features == pytest.approx(trained, abs=1e-9), (customer, at)
-        compared += 1
-    assert compared >= 100
