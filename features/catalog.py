@@ -122,6 +122,13 @@ REQUEST_FEATURES: tuple[FeatureSpec, ...] = (
                 "contacted {value} times about this issue in the last 7 days"),
 )
 
+# Effort drivers the research names (docs/features.md): more of any of them can only mean more
+# effort, so the effort model is constrained to be monotone in them (training/train.py).
+EFFORT_DRIVERS: tuple[str, ...] = (
+    "contacts_24h", "contacts_7d", "contacts_30d", "repeat_same_intent_7d", "distinct_channels_7d",
+    "channel_switches_7d", "self_service_fail_7d", "ivr_retries_7d", "ivr_zero_out_7d",
+    "abandoned_7d", "transfers_7d", "transfers_last", "emails_unanswered_30d")
+
 FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in JOURNEY_FEATURES)
 REQUEST_FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in REQUEST_FEATURES)
 # Model inputs, in this order: stored journey features, then request-time context.

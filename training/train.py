@@ -20,7 +20,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.catalog import FEATURE_SERVICE_NAME, MODEL_FEATURES
+from features.catalog import EFFORT_DRIVERS, FEATURE_SERVICE_NAME, MODEL_FEATURES
 from features.domain import (
     CHURN_HORIZON_DAYS,
     COMPLAINT_UNACKNOWLEDGED,
@@ -33,6 +33,11 @@ from training.evaluate import churn_metrics, effort_metrics, per_channel, rule_f
 from training.model_folder import write_folder
 from training.report import write_report
 
+# The model predicts the CES answer, where lower means more effort: a driver can only lower it.
+EFFORT_MONOTONE = {
+    "monotone_constraints": [-1 if name in EFFORT_DRIVERS else 0 for name in MODEL_FEATURES],
+    "monotone_constraints_method": "advanced",
+}
 SPLITS = (0.60, 0.15, 0.10, 0.15)  # train, early stopping, calibration, test
 MAX_ROUNDS = 300
 MIN_LABELS = 200
@@ -127,7 +132,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     churn_params = {**imbalance, "metric": "auc"}
 
     effort_model = fit_booster("regression", x[e_train], ces[e_train], x[e_stop], ces[e_stop], seed,
-                               dask_client=dask_client)
+                               EFFORT_MONOTONE, dask_client=dask_client)
     churn_model = fit_booster("binary", x[c_train], churned[c_train], x[c_stop], churned[c_stop],
                               seed, churn_params, dask_client=dask_client)
     calibrator = fit_calibration(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
@@ -175,6 +180,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "priors": {"effort_score": float(ces_to_effort_score(np.array([np.nanmean(ces)]))[0]),
                    "churn_risk": float(churned[has_churn].mean())},
         "churn_horizon_days": churn_horizon_days,
+        "effort_monotone_in": list(EFFORT_DRIVERS),
         "training_window": {"start": frame["event_timestamp"].min().isoformat(),
                             "end": frame["event_timestamp"].max().isoformat()},
         "rows": {"total": len(frame), "ces_labels": int(has_ces.sum()),

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.backfill import load_history
-from features.catalog import MODEL_FEATURES
+from features.catalog import EFFORT_DRIVERS, MODEL_FEATURES
 from features.event_files import read_events
 from features.events import ET, Event
 from features.model_input import ContactContext, recorded_contact
@@ -164,3 +164,15 @@ def test_training_rows_equal_what_the_service_builds_at_the_same_moment(
         trained = {name: float(row[name]) for name in MODEL_FEATURES if not np.isnan(row[name])}
         assert served.customer_known
         assert served.features == pytest.approx(trained, abs=1e-9), (customer, at)
+
+
+def test_effort_only_rises_with_the_research_named_drivers(demo_world: DemoWorld) -> None:
+    bundle = load_bundle(current_folder(demo_world.models_dir), MODEL_FEATURES)
+    rows = demo_world.frame[list(MODEL_FEATURES)].to_numpy(dtype=np.float64)[::10]
+    effort, _ = bundle.predict(rows)
+    for driver in EFFORT_DRIVERS:
+        k = MODEL_FEATURES.index(driver)
+        for step in (1.0, 3.0):
+            more = rows.copy()
+            more[:, k] = np.nan_to_num(more[:, k]) + step
+            assert np.all(bundle.predict(more)[0] >= effort - 1e-9), driver
