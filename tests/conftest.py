@@ -70,7 +70,7 @@ def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
     load_history(store, JourneyRecorder(store, state), result.events)
     state.close()
     frame = training_frame(store, read_labels(labels))
-    trained = train_models(frame, root / "models", synthetic=True)
+    trained = train_models(frame, root / "models", synthetic=True, events=result.events)
     promote(root / "models", trained.version)
     return DemoWorld(events, labels, root / "models", trained.version, repo, frame)
 

@@ -101,21 +101,25 @@ def write_report(path: Path, manifest: dict[str, Any], metrics: dict[str, Any]) 
     churn, effort = metrics["churn"], metrics["effort"]
     banner = ("<p class='synthetic'>SYNTHETIC DATA: these figures describe Effort's journey "
               "simulator, not a real contact center.</p>" if manifest["synthetic_data"] else "")
+    plain = metrics.get("plain_baseline", {})
     side_by_side = _table([
-        ["churn ROC-AUC", _f(churn["roc_auc"]), _f(churn["rule"]["roc_auc"])],
-        ["churn PR-AUC", _f(churn["pr_auc"]), "n/a"],
-        ["churn Brier score (lower is better)", _f(churn["brier"]), "n/a"],
+        ["churn ROC-AUC", _f(churn["roc_auc"]), _f(churn["rule"]["roc_auc"]),
+         _f(plain.get("churn_roc_auc"))],
+        ["churn PR-AUC", _f(churn["pr_auc"]), "n/a", "n/a"],
+        ["churn Brier score (lower is better)", _f(churn["brier"]), "n/a", "n/a"],
         ["lift at the rule's share", _f((churn["at_rule_share"] or {}).get("lift"), "{:.2f}"),
-         _f(churn["rule"]["lift"], "{:.2f}")],
+         _f(churn["rule"]["lift"], "{:.2f}"), "n/a"],
         ["capture at the rule's share", _f((churn["at_rule_share"] or {}).get("capture"), "{:.1%}"),
-         _f(churn["rule"]["capture"], "{:.1%}")],
+         _f(churn["rule"]["capture"], "{:.1%}"), "n/a"],
         [f"lift / capture at senior share {churn['at_senior_share']['share']:.0%}",
          f"{_f(churn['at_senior_share']['lift'], '{:.2f}')} / "
-         f"{_f(churn['at_senior_share']['capture'], '{:.1%}')}", "n/a"],
+         f"{_f(churn['at_senior_share']['capture'], '{:.1%}')}", "n/a", "n/a"],
         ["effort MAE, CES points", _f(effort["mae_ces"]),
-         f"{_f(effort['mae_ces_mean_baseline'])} (mean answer)"],
-        ["effort Spearman with CES", _f(effort["spearman"]), _f(effort["rule_spearman"])],
-    ], ["metric (held-out test rows)", "models", "rule: 3+ contacts in 7 days or open complaint"])
+         f"{_f(effort['mae_ces_mean_baseline'])} (mean answer)", "n/a"],
+        ["effort Spearman with CES", _f(effort["spearman"]), _f(effort["rule_spearman"]),
+         _f(plain.get("effort_spearman"))],
+    ], ["metric (held-out test rows)", "models", "rule: 3+ contacts in 7 days or open complaint",
+        "plain LightGBM on raw event counts"])
     channels = _table([[c["channel"], str(c["churn_rows"]), _f(c.get("churn_roc_auc")),
                         str(c["ces_rows"]), _f(c.get("effort_mae_ces"))]
                        for c in metrics["per_channel"]],

@@ -10,6 +10,7 @@ threads).
 
 import itertools
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -27,6 +28,8 @@ from features.domain import (
     SENIOR_SHARE,
     ces_to_effort_score,
 )
+from features.events import Event
+from training.baselines import plain_baseline, raw_event_counts
 from training.calibration import fit_calibration
 from training.dask_engine import fit_on_dask
 from training.evaluate import churn_metrics, effort_metrics, per_channel, rule_flags
@@ -106,10 +109,13 @@ def fit_thresholds(effort: np.ndarray, churn: np.ndarray, rule: np.ndarray,
 def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic: bool = False,
                  senior_share: float = SENIOR_SHARE,
                  churn_horizon_days: int = CHURN_HORIZON_DAYS,
-                 data_source: str = "", dask_client: Any = None) -> TrainResult:
+                 data_source: str = "", dask_client: Any = None,
+                 events: Sequence[Event] | None = None) -> TrainResult:
     """Trains both models on a point-in-time training frame and writes the model folder.
 
-    `dask_client` (a dask.distributed Client) trains both boosters with lightgbm.dask.
+    `dask_client` (a dask.distributed Client) trains both boosters with lightgbm.dask. With the
+    raw `events` the frame was built from, the plain baseline (training/baselines.py) is trained
+    and scored on the same test rows.
     """
     x = frame[list(MODEL_FEATURES)].to_numpy(dtype=np.float64)
     ces = frame["ces"].to_numpy(dtype=np.float64)
@@ -154,6 +160,11 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "trees": {"effort": effort_model.num_trees(), "churn": churn_model.num_trees()},
         "class_weight": imbalance,
     }
+    if events is not None:
+        moments = frame["event_timestamp"].map(lambda stamp: stamp.timestamp()).to_numpy()
+        counts = raw_event_counts(events, frame["customer_id"].astype(str).tolist(), moments)
+        metrics["plain_baseline"] = plain_baseline(counts, churned, ces, (c_train, c_stop, c_test),
+                                                   (e_train, e_stop, e_test), seed)
 
     # Thresholds on every contact of the test period, labelled or not.
     period = (frame["event_timestamp"] >= frame["event_timestamp"][test_rows].min()).to_numpy()
@@ -223,5 +234,7 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "rule_baseline_lift": churn["rule"]["lift"],
         "churn_lift_at_rule_share": (churn["at_rule_share"] or {}).get("lift"),
         "effort_mae_ces": effort["mae_ces"], "effort_spearman": effort["spearman"],
+        "plain_baseline_churn_roc_auc": metrics.get("plain_baseline", {}).get("churn_roc_auc"),
+        "plain_baseline_effort_spearman": metrics.get("plain_baseline", {}).get("effort_spearman"),
         "senior_share_test_period": metrics["senior_share_test_period"],
     }

@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> None:
           f"{m['churn_roc_auc']:.3f} (rule {m['rule_baseline_roc_auc']:.3f}), lift at senior share "
           f"{m['churn_lift_at_senior_share']:.2f} (rule's lift {m['rule_baseline_lift']:.2f} at "
           f"its own share), effort MAE {m['effort_mae_ces']:.2f} CES points, Spearman "
-          f"{m['effort_spearman']:.3f}")
+          f"{m['effort_spearman']:.3f}; plain LightGBM on raw event counts: churn ROC-AUC "
+          f"{m['plain_baseline_churn_roc_auc']:.3f}, effort Spearman "
+          f"{m['plain_baseline_effort_spearman']:.3f}")
     _note(f"report: {result.folder / 'report.html'}")
     if args.promote:
         _note(f"promoted {result.version} in {settings.models_dir}")

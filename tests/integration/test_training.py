@@ -56,6 +56,9 @@ def test_models_beat_the_rule_and_are_calibrated(demo_world: DemoWorld) -> None:
     calibrated_gap = abs(np.mean(curve["predicted"]) - churn["base_rate"])
     raw_gap = abs(np.mean(curve["raw_predicted"]) - churn["base_rate"])
     assert calibrated_gap < 0.05 and calibrated_gap < raw_gap  # class weights inflate raw scores
+    # The plain baseline ran on the same test rows (its figures are in the report and the note).
+    plain = json.loads((folder / "metrics.json").read_text())["plain_baseline"]
+    assert 0.5 < plain["churn_roc_auc"] < 1.0 and 0.0 < plain["effort_spearman"] < 1.0
     # Strictly increasing calibration: no two test rows the model told apart share a risk.
     assert churn["distinct_risk_share"] >= 0.95
     assert churn["calibration_error"] < churn["calibration_error_uncalibrated"]
@@ -65,7 +68,8 @@ def test_report_has_plots_and_names_synthetic_data(demo_world: DemoWorld) -> Non
     page = (current_folder(demo_world.models_dir) / "report.html").read_text()
     assert "SYNTHETIC DATA" in page and page.count("<img") >= 4
     for heading in ("<h2>Churn: ranking", "<h2>Churn: calibration", "<h2>Churn: lift",
-                    "<h2>By channel", "<h2>Feature importance", "rule: 3+ contacts in 7 days"):
+                    "<h2>By channel", "<h2>Feature importance", "rule: 3+ contacts in 7 days",
+                    "plain LightGBM on raw event counts"):
         assert heading in page
 
 
