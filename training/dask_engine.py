@@ -1,8 +1,7 @@
 """Training on a Dask cluster with lightgbm.dask (`effort train --engine dask`).
 
-lightgbm.dask has no early stopping, so it boosts the full number of rounds while recording the
-early-stopping rows' metric, then keeps the trees up to the best round: the same model choice
-as local early stopping, made after the fact.
+The hyperparameters and rounds come from the local cross-validation (training/tuning.py); the
+final fit on all training rows runs across the cluster's workers.
 """
 
 import math
@@ -27,22 +26,16 @@ def _frame(x: np.ndarray, names: Sequence[str], partitions: int) -> dd.DataFrame
 
 
 def fit_on_dask(client: Client, params: dict[str, Any], names: Sequence[str], x: np.ndarray,
-                y: np.ndarray, x_stop: np.ndarray, y_stop: np.ndarray,
-                rounds: int) -> lgb.Booster:
-    """Trains across the cluster and returns a local Booster cut at the best round."""
+                y: np.ndarray, rounds: int) -> lgb.Booster:
+    """Trains `rounds` trees across the cluster and returns them as a local Booster."""
     workers = max(1, len(client.scheduler_info()["workers"]))
     partitions = max(workers, math.ceil(len(x) / 250_000))
     params = dict(params)
     params.pop("num_threads", None)  # each worker uses its own threads
     objective = params.pop("objective")
-    metric = params.pop("metric", "l2" if objective == "regression" else "binary_logloss")
     estimator = (lgb.DaskLGBMRegressor if objective == "regression"
                  else lgb.DaskLGBMClassifier)(client=client, objective=objective,
-                                              n_estimators=rounds, metric=metric, **params)
-    estimator.fit(_frame(x, names, partitions), dd.from_array(y, chunksize=math.ceil(len(y) / partitions)),
-                  eval_set=[(_frame(x_stop, names, workers),
-                             dd.from_array(y_stop, chunksize=math.ceil(len(y_stop) / workers)))])
-    history = next(iter(estimator.evals_result_.values()))[metric]
-    best = int(np.argmax(history) if metric == "auc" else np.argmin(history)) + 1
-    booster = estimator.booster_
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+                                              n_estimators=rounds, **params)
+    estimator.fit(_frame(x, names, partitions),
+                  dd.from_array(y, chunksize=math.ceil(len(y) / partitions)))
+    return lgb.Booster(model_str=estimator.booster_.model_to_string())

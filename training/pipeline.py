@@ -59,7 +59,8 @@ def train_from_files(store: FeatureStore, recorder: JourneyRecorder, events_path
     result = train_models(frame, models_dir, seed=options.seed, synthetic=options.synthetic,
                           senior_share=options.senior_share,
                           data_source=f"{events_path} + {labels_path}",
-                          dask_client=options.dask_client, events=read.events)
+                          dask_client=options.dask_client, events=read.events,
+                          progress=progress)
     if options.promote:
         promote(models_dir, result.version)
     return result

@@ -70,6 +70,10 @@ def promote(models_dir: Path, version: str) -> None:
     if not (models_dir / version / MANIFEST).is_file():
         raise ModelFolderError(f"no model version {version} in {models_dir} "
                                "(see `effort models list`)")
+    degenerate = read_manifest(models_dir / version).get("metrics", {}).get("degenerate")
+    if degenerate:
+        raise ModelFolderError(f"model {version} is degenerate and is not promoted: "
+                               f"{'; '.join(degenerate)}")
     _point(models_dir, version, [*_history(models_dir), version])
 
 

@@ -137,8 +137,10 @@ font-weight:bold}}img{{max-width:100%}}</style></head><body>
 outcomes with a closed {manifest['churn_horizon_days']}-day horizon), labels from
 {html.escape(manifest['training_window']['start'])} to
 {html.escape(manifest['training_window']['end'])}, feature service
-<code>{html.escape(manifest['feature_service'])}</code>. Time-ordered splits: 60% train, 15% early
-stopping, 10% churn calibration, 15% held-out test; all figures below are on the test rows.
+<code>{html.escape(manifest['feature_service'])}</code>. Time-ordered splits: 75% train (rounds and
+hyperparameters by {manifest['tuning']['folds']}-fold expanding-window cross-validation within
+it, {manifest['tuning']['trials']} trials), 10% churn calibration, 15% held-out test; all figures
+below are on the test rows.
 Thresholds: effort score &ge; {manifest['thresholds']['effort_score']:.1f} or churn risk &ge;
 {manifest['thresholds']['churn_risk']:.3f} (or an unacknowledged complaint) sends a contact senior:
 {metrics['senior_share_test_period']:.1%} of the test period's contacts, target

@@ -1,16 +1,17 @@
 """Fits the effort and churn LightGBM models and writes a versioned model folder with a report.
 
-Rows are time-ordered. Each task splits its labelled rows by time: the first 60% train, the next
-15% stop boosting early, the next 10% calibrate churn probabilities (beta calibration, strictly
+Rows are time-ordered. Each task splits its labelled rows by time: the first 75% train (their
+hyperparameters and boosting rounds chosen by expanding-window cross-validation within them,
+training/tuning.py), the next 10% calibrate churn probabilities (beta calibration, strictly
 increasing), the last 15% are the held-out test on which every reported metric is measured. Class
 imbalance: positives are weighted by negatives/positives; calibration then restores true
-probabilities. Same data and seed give the same model bytes (deterministic LightGBM, fixed
-threads).
+probabilities. Same data and seed give the same model bytes (deterministic LightGBM and search,
+fixed threads).
 """
 
 import itertools
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -35,14 +36,18 @@ from training.dask_engine import fit_on_dask
 from training.evaluate import churn_metrics, effort_metrics, per_channel, rule_flags
 from training.model_folder import write_folder
 from training.report import write_report
+from training.tuning import FOLDS, TRIALS, Tuned, tune
 
 # The model predicts the CES answer, where lower means more effort: a driver can only lower it.
 EFFORT_MONOTONE = {
     "monotone_constraints": [-1 if name in EFFORT_DRIVERS else 0 for name in MODEL_FEATURES],
     "monotone_constraints_method": "advanced",
 }
-SPLITS = (0.60, 0.15, 0.10, 0.15)  # train, early stopping, calibration, test
-MAX_ROUNDS = 300
+# Train (hyperparameters and rounds by cross-validation within it), calibration, test.
+SPLITS = (0.75, 0.10, 0.15)
+# A fit this weak is reported and refused for promotion (training/pipeline.py).
+MIN_TREES = 10
+MIN_CV_ROC_AUC = 0.55
 MIN_LABELS = 200
 
 
@@ -55,29 +60,29 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
-def _params(objective: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
+def base_params(objective: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
+    """What every fit shares; training/tuning.py adds the searched hyperparameters."""
     return {
-        "objective": objective, "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 40,
-        "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0,
-        "seed": seed, "deterministic": True, "force_row_wise": True, "num_threads": 2,
-        "verbosity": -1, **extra,
+        "objective": objective, "metric": "auc" if objective == "binary" else "l2",
+        "bagging_fraction": 0.9, "bagging_freq": 1, "seed": seed, "deterministic": True,
+        "force_row_wise": True, "num_threads": 2, "verbosity": -1, **extra,
     }
 
 
-def fit_booster(objective: str, x: np.ndarray, y: np.ndarray, x_stop: np.ndarray,
-                y_stop: np.ndarray, seed: int, extra: dict[str, Any] | None = None,
-                dask_client: Any = None) -> lgb.Booster:
-    """A LightGBM booster, stopped when the early-stopping rows stop improving.
+def fit_booster(objective: str, x: np.ndarray, y: np.ndarray, seed: int,
+                extra: dict[str, Any] | None = None, dask_client: Any = None,
+                progress: Callable[[int], None] | None = None) -> tuple[lgb.Booster, Tuned]:
+    """A LightGBM booster on time-ordered rows, its hyperparameters and rounds chosen by
+    expanding-window cross-validation over the same rows, then fitted on all of them.
 
-    With a Dask client it trains with lightgbm.dask across the cluster's workers instead.
+    With a Dask client the final fit runs with lightgbm.dask across the cluster's workers.
     """
+    tuned = tune(base_params(objective, seed, extra or {}), x, y, list(MODEL_FEATURES), seed,
+                 progress)
     if dask_client is not None:
-        return fit_on_dask(dask_client, _params(objective, seed, extra or {}), MODEL_FEATURES,
-                           x, y, x_stop, y_stop, MAX_ROUNDS)
+        return fit_on_dask(dask_client, tuned.params, MODEL_FEATURES, x, y, tuned.rounds), tuned
     train = lgb.Dataset(x, y, feature_name=list(MODEL_FEATURES), free_raw_data=False)
-    stop = lgb.Dataset(x_stop, y_stop, reference=train)
-    return lgb.train(_params(objective, seed, extra or {}), train, num_boost_round=MAX_ROUNDS,
-                     valid_sets=[stop], callbacks=[lgb.early_stopping(30, verbose=False)])
+    return lgb.train(tuned.params, train, num_boost_round=tuned.rounds), tuned
 
 
 def split_by_time(mask: np.ndarray) -> list[np.ndarray]:
@@ -110,7 +115,9 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                  senior_share: float = SENIOR_SHARE,
                  churn_horizon_days: int = CHURN_HORIZON_DAYS,
                  data_source: str = "", dask_client: Any = None,
-                 events: Sequence[Event] | None = None) -> TrainResult:
+                 events: Sequence[Event] | None = None,
+                 progress: Callable[[str, int | None], Callable[[int], None]] | None = None,
+                 ) -> TrainResult:
     """Trains both models on a point-in-time training frame and writes the model folder.
 
     `dask_client` (a dask.distributed Client) trains both boosters with lightgbm.dask. With the
@@ -128,8 +135,8 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         raise ValueError(f"too few labelled rows to train: need at least {MIN_LABELS} CES answers "
                          f"and {MIN_LABELS} churn outcomes older than the {churn_horizon_days}-day "
                          f"horizon (have {int(has_ces.sum())} and {int(has_churn.sum())})")
-    e_train, e_stop, e_cal, e_test = split_by_time(has_ces)
-    c_train, c_stop, c_cal, c_test = split_by_time(has_churn)
+    e_train, e_cal, e_test = split_by_time(has_ces)
+    c_train, c_cal, c_test = split_by_time(has_churn)
     e_train |= e_cal  # effort has no calibration step: its calibration rows train
     positives = churned[c_train].sum()
     imbalance = {"scale_pos_weight": float((c_train.sum() - positives) / max(positives, 1.0))}
@@ -137,10 +144,15 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     # calibration afterwards restores probabilities.
     churn_params = {**imbalance, "metric": "auc"}
 
-    effort_model = fit_booster("regression", x[e_train], ces[e_train], x[e_stop], ces[e_stop], seed,
-                               EFFORT_MONOTONE, dask_client=dask_client)
-    churn_model = fit_booster("binary", x[c_train], churned[c_train], x[c_stop], churned[c_stop],
-                              seed, churn_params, dask_client=dask_client)
+    def trials(what: str) -> Callable[[int], None] | None:
+        return progress(what, TRIALS) if progress else None
+
+    effort_model, effort_tuned = fit_booster(
+        "regression", x[e_train], ces[e_train], seed, EFFORT_MONOTONE, dask_client,
+        trials("tuning the effort model: trials"))
+    churn_model, churn_tuned = fit_booster(
+        "binary", x[c_train], churned[c_train], seed, churn_params, dask_client,
+        trials("tuning the churn model: trials"))
     calibrator = fit_calibration(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
 
     # One prediction per row; every split and metric below reads from these.
@@ -159,12 +171,13 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "importance": _importance(effort_model, churn_model),
         "trees": {"effort": effort_model.num_trees(), "churn": churn_model.num_trees()},
         "class_weight": imbalance,
+        "degenerate": _degenerate(effort_model, churn_model, churn_tuned),
     }
     if events is not None:
         moments = frame["event_timestamp"].map(lambda stamp: stamp.timestamp()).to_numpy()
         counts = raw_event_counts(events, frame["customer_id"].astype(str).tolist(), moments)
-        metrics["plain_baseline"] = plain_baseline(counts, churned, ces, (c_train, c_stop, c_test),
-                                                   (e_train, e_stop, e_test), seed)
+        metrics["plain_baseline"] = plain_baseline(counts, churned, ces, c_train, c_test,
+                                                   e_train, e_test, seed)
 
     # Thresholds on every contact of the test period, labelled or not.
     period = (frame["event_timestamp"] >= frame["event_timestamp"][test_rows].min()).to_numpy()
@@ -196,7 +209,9 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                             "end": frame["event_timestamp"].max().isoformat()},
         "rows": {"total": len(frame), "ces_labels": int(has_ces.sum()),
                  "churn_labels": int(has_churn.sum())},
-        "splits": dict(zip(("train", "early_stopping", "calibration", "test"), SPLITS, strict=True)),
+        "splits": dict(zip(("train", "calibration", "test"), SPLITS, strict=True)),
+        "tuning": {"folds": FOLDS, "trials": TRIALS, "effort": _tuning(effort_tuned),
+                   "churn": _tuning(churn_tuned)},
         "synthetic_data": synthetic,
         "data_source": data_source,
         "seed": seed,
@@ -220,6 +235,24 @@ def _importance(effort_model: lgb.Booster, churn_model: lgb.Booster) -> dict[str
     return shares
 
 
+def _tuning(tuned: Tuned) -> dict[str, Any]:
+    searched = ("learning_rate", "num_leaves", "min_data_in_leaf", "feature_fraction", "lambda_l2")
+    return {"hyperparameters": {name: tuned.params[name] for name in searched},
+            "rounds": tuned.rounds, "cv_score": tuned.cv_score, "fold_scores": tuned.fold_scores,
+            "fold_rounds": tuned.fold_rounds}
+
+
+def _degenerate(effort_model: lgb.Booster, churn_model: lgb.Booster, churn: Tuned) -> list[str]:
+    """Why the fit is too weak to serve; empty when it is fine."""
+    problems = [f"{name} model has {model.num_trees()} trees (fewer than {MIN_TREES})"
+                for name, model in (("effort", effort_model), ("churn", churn_model))
+                if model.num_trees() < MIN_TREES]
+    if churn.cv_score < MIN_CV_ROC_AUC:
+        problems.append(f"churn cross-validation ROC-AUC {churn.cv_score:.3f} is below "
+                        f"{MIN_CV_ROC_AUC}")
+    return problems
+
+
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     """The figures worth a glance, for the manifest and `effort models list`."""
     churn, effort = metrics["churn"], metrics["effort"]
@@ -237,4 +270,5 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "plain_baseline_churn_roc_auc": metrics.get("plain_baseline", {}).get("churn_roc_auc"),
         "plain_baseline_effort_spearman": metrics.get("plain_baseline", {}).get("effort_spearman"),
         "senior_share_test_period": metrics["senior_share_test_period"],
+        "degenerate": metrics["degenerate"],
     }

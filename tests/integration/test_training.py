@@ -23,9 +23,9 @@ from service.scorer import ScoreInput, Scorer
 from tests.helpers import DemoWorld
 from training.dask_engine import local_client
 from training.dataset import training_frame
-from training.model_folder import CHURN_MODEL, EFFORT_MODEL
-from training.registry import current_folder
-from training.train import train_models
+from training.model_folder import CHURN_MODEL, EFFORT_MODEL, ModelFolderError
+from training.registry import current_folder, promote
+from training.train import split_by_time, train_models
 
 
 def test_model_folder_is_complete_and_loads(demo_world: DemoWorld) -> None:
@@ -55,7 +55,13 @@ def test_models_beat_the_rule_and_are_calibrated(demo_world: DemoWorld) -> None:
     curve = churn["calibration_curve"]  # equal-count bins, so bin means average to row means
     calibrated_gap = abs(np.mean(curve["predicted"]) - churn["base_rate"])
     raw_gap = abs(np.mean(curve["raw_predicted"]) - churn["base_rate"])
-    assert calibrated_gap < 0.05 and calibrated_gap < raw_gap  # class weights inflate raw scores
+    # Calibration learns the churn rate of its own period; the test period's rate may drift away
+    # from it (in this small world it does), which no calibration can know about.
+    frame = demo_world.frame
+    closed = frame["event_timestamp"] <= frame["event_timestamp"].max() - pd.Timedelta(days=90)
+    _, calibration_rows, _ = split_by_time((frame["churned"].notna() & closed).to_numpy())
+    drift = abs(churn["base_rate"] - frame["churned"].to_numpy()[calibration_rows].mean())
+    assert calibrated_gap < 0.02 + drift and calibrated_gap < raw_gap  # class weights inflate raw
     # The plain baseline ran on the same test rows (its figures are in the report and the note).
     plain = json.loads((folder / "metrics.json").read_text())["plain_baseline"]
     assert 0.5 < plain["churn_roc_auc"] < 1.0 and 0.0 < plain["effort_spearman"] < 1.0
@@ -180,3 +186,19 @@ def test_effort_only_rises_with_the_research_named_drivers(demo_world: DemoWorld
             more = rows.copy()
             more[:, k] = np.nan_to_num(more[:, k]) + step
             assert np.all(bundle.predict(more)[0] >= effort - 1e-9), driver
+
+
+def test_a_degenerate_fit_is_reported_and_refused_for_promotion(demo_world: DemoWorld,
+                                                                tmp_path: Path) -> None:
+    noise = demo_world.frame.copy()
+    known = noise["churned"].notna()
+    noise.loc[known, "churned"] = np.random.default_rng(1).permutation(
+        noise.loc[known, "churned"].to_numpy())  # outcomes unrelated to the features
+    result = train_models(noise, tmp_path, seed=2)
+    assert result.metrics["degenerate"], result.metrics
+    with pytest.raises(ModelFolderError, match="degenerate"):
+        promote(tmp_path, result.version)
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    churn = manifest["tuning"]["churn"]
+    assert len(churn["fold_scores"]) == manifest["tuning"]["folds"] == 3
+    assert set(churn["hyperparameters"]) >= {"learning_rate", "num_leaves", "min_data_in_leaf"}

@@ -1,0 +1,93 @@
+"""Chooses the boosting rounds and main hyperparameters by time-ordered cross-validation.
+
+The rows that train a model (time-ordered) are cut into FOLDS + 1 consecutive blocks; fold k
+trains on blocks 0..k and validates on block k + 1 (an expanding window, so no fold learns from
+the future it is judged on). A bounded, seeded Optuna search (TPE, TRIALS trials) picks the
+parameters with the best mean validation score; the rounds are the mean of the folds' best rounds.
+The same rows and seed give the same choice, hence the same model bytes.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import optuna
+
+FOLDS = 3
+TRIALS = 12
+MAX_ROUNDS = 300
+PATIENCE = 30
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """The chosen parameters and rounds, and what cross-validation measured for them."""
+
+    params: dict[str, Any]
+    rounds: int
+    cv_score: float  # mean over folds: ROC-AUC for binary models, L2 for regression
+    fold_scores: list[float]
+    fold_rounds: list[int]
+    trials: int
+
+
+def expanding_folds(rows: int, folds: int = FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, validation) row positions of each fold over `rows` time-ordered rows."""
+    bounds = np.linspace(0, rows, folds + 2).round().astype(int)
+    return [(np.arange(0, bounds[k + 1]), np.arange(bounds[k + 1], bounds[k + 2]))
+            for k in range(folds)]
+
+
+def _search_space(trial: optuna.Trial) -> dict[str, Any]:
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.15, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 7, 63, log=True),
+        "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 20, 200, log=True),
+        "feature_fraction": trial.suggest_float("feature_fraction", 0.6, 1.0),
+        "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
+    }
+
+
+def _cross_validate(params: dict[str, Any], x: np.ndarray, y: np.ndarray,
+                    names: list[str]) -> tuple[list[float], list[int]]:
+    metric = params["metric"]
+    scores, rounds = [], []
+    for train_rows, valid_rows in expanding_folds(len(y)):
+        train = lgb.Dataset(x[train_rows], y[train_rows], feature_name=names, free_raw_data=False)
+        valid = lgb.Dataset(x[valid_rows], y[valid_rows], reference=train)
+        booster = lgb.train(params, train, num_boost_round=MAX_ROUNDS, valid_sets=[valid],
+                            callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
+        scores.append(float(booster.best_score["valid_0"][metric]))
+        rounds.append(int(booster.best_iteration) or MAX_ROUNDS)
+    return scores, rounds
+
+
+def cv_rounds(params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str]) -> int:
+    """Boosting rounds for fixed parameters, by the same expanding-window cross-validation."""
+    return max(1, round(float(np.mean(_cross_validate(params, x, y, names)[1]))))
+
+
+def tune(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str],
+         seed: int, progress: Callable[[int], None] | None = None) -> Tuned:
+    """The best of TRIALS parameter sets by expanding-window cross-validation on (x, y)."""
+    maximize = base_params["metric"] == "auc"
+    measured: dict[int, tuple[list[float], list[int]]] = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        scores, rounds = _cross_validate({**base_params, **_search_space(trial)}, x, y, names)
+        measured[trial.number] = (scores, rounds)
+        if progress:
+            progress(1)
+        return float(np.mean(scores))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if maximize else "minimize",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=TRIALS)
+    best = study.best_trial
+    scores, rounds = measured[best.number]
+    return Tuned(params={**base_params, **best.params}, rounds=max(1, round(float(np.mean(rounds)))),
+                 cv_score=float(np.mean(scores)), fold_scores=scores, fold_rounds=rounds,
+                 trials=TRIALS)
