@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path, default=DEFAULT_DEMO_DIR / "labels.csv",
                    help="labels file, CSV or Parquet (customer_id, label_time, ces, churned)")
     p.add_argument("--promote", action="store_true", help="serve the new model from now on")
+    p.add_argument("--force", action="store_true", help="with --promote: promote even when the "
+                   "new model is worse than the serving one on its test rows")
     p.add_argument("--synthetic", action="store_true", help="mark the data as synthetic")
     p.add_argument("--seed", type=int, default=7, help="training seed (default 7)")
     p.add_argument("--senior-share", type=_share, default=SENIOR_SHARE,

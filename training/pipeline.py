@@ -11,7 +11,7 @@ from features.backfill import load_history
 from features.event_files import count_records, read_valid_events
 from features.recorder import JourneyRecorder
 from training.dataset import read_labels, training_frame
-from training.registry import promote
+from training.registry import current_version, promote
 from training.train import TrainResult, train_models
 
 # A progress reporter: given what is being done and how many units (None: unknown), a tick.
@@ -22,6 +22,10 @@ class TrainingInputError(ValueError):
     """Input files that cannot be trained on."""
 
 
+class PromotionRefused(RuntimeError):
+    """The new model is worse than the serving one (training/promotion_gate.py)."""
+
+
 @dataclass(frozen=True)
 class TrainingOptions:
     """How to train: seed, target senior share, data marking, and an optional Dask client."""
@@ -30,6 +34,7 @@ class TrainingOptions:
     senior_share: float
     synthetic: bool
     promote: bool
+    force: bool = False  # promote even when the promotion gate refuses
     dask_client: Any = None
 
 
@@ -60,7 +65,18 @@ def train_from_files(store: FeatureStore, recorder: JourneyRecorder, events_path
                           senior_share=options.senior_share,
                           data_source=f"{events_path} + {labels_path}",
                           dask_client=options.dask_client, events=read.events,
-                          progress=progress)
+                          progress=progress, incumbent=serving_folder(models_dir))
     if options.promote:
+        refused = result.metrics["promotion_refusals"]
+        if refused and not options.force:
+            raise PromotionRefused(f"model {result.version} was written but not promoted: "
+                                   f"{'; '.join(refused)} (see its report; --force promotes "
+                                   "anyway)")
         promote(models_dir, result.version)
     return result
+
+
+def serving_folder(models_dir: Path) -> Path | None:
+    """The CURRENT model folder, or None when nothing was promoted."""
+    version = current_version(models_dir)
+    return models_dir / version if version else None

@@ -96,6 +96,25 @@ def _f(value: Any, pattern: str = "{:.3f}") -> str:
     return "n/a" if value is None or value != value else pattern.format(value)
 
 
+def _gate(gate: dict[str, Any] | None, churn: dict[str, Any]) -> str:
+    """The new model beside the serving one on the new test rows, and the promotion verdict."""
+    incumbent = (gate or {}).get("incumbent")
+    if not incumbent:
+        return "<h2>Against the serving model</h2><p>No model was serving: no comparison.</p>"
+    if not incumbent["comparable"]:
+        return (f"<h2>Against the serving model</h2><p>{html.escape(incumbent['version'])} "
+                f"cannot be compared: {html.escape(incumbent['why'])}.</p>")
+    table = _table([
+        ["churn ROC-AUC", _f(churn["roc_auc"]), _f(incumbent["churn_roc_auc"])],
+        ["expected calibration error", _f(churn["calibration_error"]),
+         _f(incumbent["calibration_error"])],
+    ], ["same test rows", "this model", f"serving: {html.escape(incumbent['version'])}"])
+    refused = (gate or {}).get("refusals") or []
+    verdict = ("Refused for promotion unless forced: " + html.escape("; ".join(refused))
+               if refused else "May replace the serving model.")
+    return f"<h2>Against the serving model</h2>{table}<p>{verdict}</p>"
+
+
 def write_report(path: Path, manifest: dict[str, Any], metrics: dict[str, Any]) -> None:
     """Writes the HTML evaluation report of a model version."""
     churn, effort = metrics["churn"], metrics["effort"]
@@ -146,6 +165,7 @@ Thresholds: effort score &ge; {manifest['thresholds']['effort_score']:.1f} or ch
 {metrics['senior_share_test_period']:.1%} of the test period's contacts, target
 {manifest['senior_share_target']:.0%}.</p>
 <h2>Models beside today's rule</h2>{side_by_side}
+{_gate(metrics.get("promotion_gate"), churn)}
 <h2>Churn: ranking</h2>{_roc_pr(churn)}
 <h2>Churn: calibration</h2>{_calibration(churn)}
 <p>Beta calibration, strictly increasing: the test rows have

@@ -35,6 +35,7 @@ from training.calibration import fit_calibration
 from training.dask_engine import fit_on_dask
 from training.evaluate import churn_metrics, effort_metrics, per_channel, rule_flags
 from training.model_folder import write_folder
+from training.promotion_gate import incumbent_metrics, refusals
 from training.report import write_report
 from training.tuning import FOLDS, TRIALS, Tuned, tune
 
@@ -117,12 +118,13 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                  data_source: str = "", dask_client: Any = None,
                  events: Sequence[Event] | None = None,
                  progress: Callable[[str, int | None], Callable[[int], None]] | None = None,
-                 ) -> TrainResult:
+                 incumbent: Path | None = None) -> TrainResult:
     """Trains both models on a point-in-time training frame and writes the model folder.
 
     `dask_client` (a dask.distributed Client) trains both boosters with lightgbm.dask. With the
     raw `events` the frame was built from, the plain baseline (training/baselines.py) is trained
-    and scored on the same test rows.
+    and scored on the same test rows. With the `incumbent` model folder (the one serving), the
+    promotion gate (training/promotion_gate.py) compares the two on the new test rows.
     """
     x = frame[list(MODEL_FEATURES)].to_numpy(dtype=np.float64)
     ces = frame["ces"].to_numpy(dtype=np.float64)
@@ -172,6 +174,13 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "trees": {"effort": effort_model.num_trees(), "churn": churn_model.num_trees()},
         "class_weight": imbalance,
         "degenerate": _degenerate(effort_model, churn_model, churn_tuned),
+    }
+    compared = (incumbent_metrics(incumbent, MODEL_FEATURES, x[c_test], churned[c_test])
+                if incumbent is not None else None)
+    metrics["promotion_gate"] = {
+        "incumbent": compared,
+        "refusals": refusals(metrics["churn"]["roc_auc"], metrics["churn"]["calibration_error"],
+                             compared),
     }
     if events is not None:
         moments = frame["event_timestamp"].map(lambda stamp: stamp.timestamp()).to_numpy()
@@ -271,4 +280,5 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "plain_baseline_effort_spearman": metrics.get("plain_baseline", {}).get("effort_spearman"),
         "senior_share_test_period": metrics["senior_share_test_period"],
         "degenerate": metrics["degenerate"],
+        "promotion_refusals": metrics["promotion_gate"]["refusals"],
     }

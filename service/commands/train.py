@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
             _note(f"training on Dask: {client.dashboard_link or client.scheduler.address}")
         options = TrainingOptions(seed=args.seed, senior_share=args.senior_share,
                                   synthetic=args.synthetic, promote=args.promote,
-                                  dask_client=client)
+                                  force=args.force, dask_client=client)
         try:
             result = train_from_files(stores.feature_store, stores.recorder, args.events,
                                       args.labels, settings.models_dir, options, bars,

@@ -202,3 +202,26 @@ def test_a_degenerate_fit_is_reported_and_refused_for_promotion(demo_world: Demo
     churn = manifest["tuning"]["churn"]
     assert len(churn["fold_scores"]) == manifest["tuning"]["folds"] == 3
     assert set(churn["hyperparameters"]) >= {"learning_rate", "num_leaves", "min_data_in_leaf"}
+
+
+def test_a_worse_model_is_refused_against_the_serving_one(demo_world: DemoWorld,
+                                                          tmp_path: Path) -> None:
+    serving = current_folder(demo_world.models_dir)
+    same = train_models(demo_world.frame, tmp_path / "same", incumbent=serving, synthetic=True)
+    gate = json.loads((same.folder / "metrics.json").read_text())["promotion_gate"]
+    assert gate["incumbent"]["comparable"] and gate["incumbent"]["version"] == serving.name
+    # The same data and seed give the same model: equal on the same rows, no AUC refusal.
+    assert gate["incumbent"]["churn_roc_auc"] == json.loads(
+        (same.folder / "metrics.json").read_text())["churn"]["roc_auc"]
+    assert not any("below the serving model" in r for r in gate["refusals"])
+    # Outcomes scrambled in the first 60% of the churn rows (training only): the test rows
+    # keep their true outcomes, on which both models are judged.
+    worse = demo_world.frame.copy()
+    closed = worse["event_timestamp"] <= worse["event_timestamp"].max() - pd.Timedelta(days=90)
+    labelled = worse.index[worse["churned"].notna() & closed]
+    rows = labelled[: int(len(labelled) * 0.6)]
+    worse.loc[rows, "churned"] = np.random.default_rng(3).permutation(
+        worse.loc[rows, "churned"].to_numpy())
+    result = train_models(worse, tmp_path / "worse", incumbent=serving)
+    assert any("below the serving model" in r for r in result.metrics["promotion_refusals"])
+    assert "Against the serving model" in (result.folder / "report.html").read_text()
