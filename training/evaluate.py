@@ -115,6 +115,26 @@ def per_channel(frame: pd.DataFrame, risk: np.ndarray, churned: np.ndarray,
     return table
 
 
+def tradeoff_curve(risk: np.ndarray, outcome: np.ndarray) -> list[dict[str, float]]:
+    """Per senior share 1-50%: the share of churners caught and the precision among those sent."""
+    return [{"share": share, **{k: v for k, v in lift_and_capture(risk, outcome, share).items()
+                                if k == "capture"},
+             "precision": float(outcome[np.argsort(-risk, kind="stable")[
+                 :max(1, round(len(risk) * share))]].mean())}
+            for share in (s / 100 for s in range(1, 51))]
+
+
+def effort_by_answer(predicted_ces: np.ndarray, ces: np.ndarray) -> list[dict[str, Any]]:
+    """Per CES answer 1-7 given: how many rows, and the quartiles of the predicted answer."""
+    table = []
+    for answer in range(1, 8):
+        rows = ces == answer
+        quartiles = (np.quantile(predicted_ces[rows], [0.1, 0.25, 0.5, 0.75, 0.9]).tolist()
+                     if rows.any() else [])
+        table.append({"answer": answer, "rows": int(rows.sum()), "predicted_quantiles": quartiles})
+    return table
+
+
 def _curve(x: np.ndarray, y: np.ndarray, points: int = 200) -> dict[str, list[float]]:
     """A curve thinned to about `points` points for the report."""
     step = max(1, len(x) // points)

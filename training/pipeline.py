@@ -1,5 +1,6 @@
 """`effort train` as a library call: events and labels files in, a trained model folder out."""
 
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from features.backfill import load_history
 from features.event_files import count_records, read_valid_events
 from features.recorder import JourneyRecorder
 from training.dataset import read_labels, training_frame
+from training.model_folder import sha256_of
 from training.registry import current_version, promote
 from training.train import TrainResult, train_models
 
@@ -65,7 +67,9 @@ def train_from_files(store: FeatureStore, recorder: JourneyRecorder, events_path
                           senior_share=options.senior_share,
                           data_source=f"{events_path} + {labels_path}",
                           dask_client=options.dask_client, events=read.events,
-                          progress=progress, incumbent=serving_folder(models_dir))
+                          progress=progress, incumbent=serving_folder(models_dir),
+                          provenance={"code_commit": code_commit(), "data_fingerprints": {
+                              "events": sha256_of(events_path), "labels": sha256_of(labels_path)}})
     if options.promote:
         refused = result.metrics["promotion_refusals"]
         if refused and not options.force:
@@ -74,6 +78,19 @@ def train_from_files(store: FeatureStore, recorder: JourneyRecorder, events_path
                                    "anyway)")
         promote(models_dir, result.version)
     return result
+
+
+def code_commit() -> str | None:
+    """The git commit of this checkout (+dirty with uncommitted changes), None outside git."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"],
+                               capture_output=True, text=True, check=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty.strip() else "")
 
 
 def serving_folder(models_dir: Path) -> Path | None:

@@ -85,6 +85,64 @@ def _importance(importance: dict[str, dict[str, float]]) -> str:
     return _png(figure)
 
 
+def _shap(summary: dict[str, list[dict[str, Any]]]) -> str:
+    """Beeswarm-style summary: each dot a test row, placed by its contribution, coloured by the
+    feature's value (percentile among the rows; grey when missing)."""
+    figure, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for ax, (name, unit) in zip(axes, (("churn", "log-odds of churn"),
+                                      ("effort", "CES points towards more effort")), strict=True):
+        features = summary[name][::-1]
+        for y, entry in enumerate(features):
+            contributions = entry["contribution"]
+            colours = [0.5 if p is None else p for p in entry["value_percentile"]]
+            jitter = [y + 0.3 * ((i * 7919) % 100 / 100 - 0.5) for i in range(len(contributions))]
+            ax.scatter(contributions, jitter, c=colours, cmap="coolwarm", s=6, vmin=0, vmax=1)
+        ax.set_yticks(range(len(features)), [e["feature"] for e in features], fontsize=8)
+        ax.axvline(0, color="grey", linewidth=0.5)
+        ax.set(xlabel=f"contribution ({unit})", title=f"{name} model")
+    return _png(figure)
+
+
+def _tradeoff(tradeoff: list[dict[str, float]], target: float) -> str:
+    shares = [p["share"] for p in tradeoff]
+    figure, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(shares, [p["capture"] for p in tradeoff], label="churners caught (capture)")
+    ax.plot(shares, [p["precision"] for p in tradeoff], label="churners among those sent")
+    ax.axvline(target, linestyle=":", color="grey", label=f"target senior share {target:.0%}")
+    ax.set(xlabel="share of contacts sent senior (by churn risk)", ylabel="share",
+           title="Threshold trade-off (test rows)")
+    ax.legend(fontsize=8)
+    return _png(figure)
+
+
+def _effort_by_answer(table: list[dict[str, Any]]) -> str:
+    figure, ax = plt.subplots(figsize=(6, 4))
+    for entry in table:
+        if entry["predicted_quantiles"]:
+            p10, p25, p50, p75, p90 = entry["predicted_quantiles"]
+            a = entry["answer"]
+            ax.plot([a, a], [p10, p90], color="tab:blue", linewidth=1)
+            ax.plot([a, a], [p25, p75], color="tab:blue", linewidth=6, alpha=0.5)
+            ax.scatter([a], [p50], color="black", zorder=3, s=12)
+    ax.plot([1, 7], [1, 7], ":", color="grey", label="predicted = answered")
+    ax.set(xlabel="CES answered (1-7)", ylabel="CES predicted",
+           title="Effort: predicted against answered (10/25/50/75/90%)")
+    ax.legend(fontsize=8)
+    return _png(figure)
+
+
+def _tuning(tuning: dict[str, Any], trees: dict[str, int]) -> str:
+    rows = []
+    for name in ("churn", "effort"):
+        chosen = tuning[name]
+        params = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in chosen["hyperparameters"].items())
+        folds = ", ".join(f"{s:.3f}" for s in chosen["fold_scores"])
+        rows.append([name, str(trees[name]), html.escape(params), folds])
+    return _table(rows, ["model", "trees", "hyperparameters (chosen)",
+                         "fold scores (ROC-AUC for churn, L2 for effort)"])
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
@@ -144,6 +202,12 @@ def write_report(path: Path, manifest: dict[str, Any], metrics: dict[str, Any]) 
                        for c in metrics["per_channel"]],
                       ["channel of the contact", "churn rows", "churn ROC-AUC", "CES rows",
                        "effort MAE"])
+    fingerprints = ", ".join(f"{name} {str(digest)[:16]}"
+                             for name, digest in manifest.get("data_fingerprints", {}).items())
+    if not metrics["per_channel"]:
+        channels = ("<p>Empty: no test row carries the channel of an arriving contact (no contact "
+                    "was recorded at those labels' label_time), so there is nothing to group by."
+                    "</p>")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Effort model {manifest['version']}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
@@ -172,6 +236,14 @@ Thresholds: effort score &ge; {manifest['thresholds']['effort_score']:.1f} or ch
 {churn['distinct_risk_share']:.1%} as many distinct churn risks as distinct raw scores (goal at
 least 95%); expected calibration error {churn['calibration_error']:.3f} (goal at most 0.02).</p>
 <h2>Churn: lift and capture</h2>{_lift(churn)}
+<h2>Churn: threshold trade-off</h2>{_tradeoff(metrics["tradeoff"], manifest["senior_share_target"])}
+<h2>What drives the scores (SHAP summary)</h2>{_shap(metrics["shap_summary"])}
+<p>Each dot is a test row: where it sits is how much that feature moved its score, its colour the
+feature's value among the rows (blue low, red high, grey missing). Exact TreeSHAP values.</p>
+<h2>Effort: predicted against answered</h2>{_effort_by_answer(metrics["effort_by_answer"])}
+<h2>Trees and hyperparameters</h2>{_tuning(manifest["tuning"], metrics["trees"])}
+<p>Code {html.escape(str(manifest.get("code_commit")))}; data fingerprints (SHA-256):
+{html.escape(fingerprints or "none given")}.</p>
 <h2>By channel</h2>{channels}
 <h2>Feature importance</h2>{_importance(metrics['importance'])}
 <p>Machine-readable figures: <code>metrics.json</code> beside this page; the manifest holds the

@@ -33,10 +33,18 @@ from features.events import Event
 from training.baselines import plain_baseline, raw_event_counts
 from training.calibration import fit_calibration
 from training.dask_engine import fit_on_dask
-from training.evaluate import churn_metrics, effort_metrics, per_channel, rule_flags
+from training.evaluate import (
+    churn_metrics,
+    effort_by_answer,
+    effort_metrics,
+    per_channel,
+    rule_flags,
+    tradeoff_curve,
+)
 from training.model_folder import write_folder
 from training.promotion_gate import incumbent_metrics, refusals
 from training.report import write_report
+from training.shap_summary import shap_summary
 from training.tuning import FOLDS, TRIALS, Tuned, tune
 
 # The model predicts the CES answer, where lower means more effort: a driver can only lower it.
@@ -118,7 +126,8 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                  data_source: str = "", dask_client: Any = None,
                  events: Sequence[Event] | None = None,
                  progress: Callable[[str, int | None], Callable[[int], None]] | None = None,
-                 incumbent: Path | None = None) -> TrainResult:
+                 incumbent: Path | None = None,
+                 provenance: dict[str, Any] | None = None) -> TrainResult:
     """Trains both models on a point-in-time training frame and writes the model folder.
 
     `dask_client` (a dask.distributed Client) trains both boosters with lightgbm.dask. With the
@@ -174,6 +183,12 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "trees": {"effort": effort_model.num_trees(), "churn": churn_model.num_trees()},
         "class_weight": imbalance,
         "degenerate": _degenerate(effort_model, churn_model, churn_tuned),
+        "tradeoff": tradeoff_curve(risk[c_test], churned[c_test]),
+        "effort_by_answer": effort_by_answer(predicted_ces[e_test], ces[e_test]),
+        "shap_summary": {
+            "churn": shap_summary(churn_model, x[c_test], MODEL_FEATURES, 1.0, seed),
+            "effort": shap_summary(effort_model, x[e_test], MODEL_FEATURES, -1.0, seed),
+        },
     }
     compared = (incumbent_metrics(incumbent, MODEL_FEATURES, x[c_test], churned[c_test])
                 if incumbent is not None else None)
@@ -225,6 +240,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "data_source": data_source,
         "seed": seed,
         "engine": "dask" if dask_client is not None else "local",
+        **(provenance or {}),
         "libraries": {name: package_version(name) for name in
                       ("lightgbm", "feast", "numpy", "scikit-learn")}
         | {"python": platform.python_version()},

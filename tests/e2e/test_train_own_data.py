@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from training.model_folder import sha256_of
 from training.simulate import simulate
 
 
@@ -51,6 +52,9 @@ def test_train_on_parquet_files_promotes_a_model_that_beats_the_rule(
     metrics = manifest["metrics"]
     assert metrics["churn_roc_auc"] > metrics["rule_baseline_roc_auc"]
     assert metrics["churn_lift_at_senior_share"] > metrics["rule_baseline_lift"]
+    # Provenance: the exact input files and the code that trained on them.
+    assert manifest["data_fingerprints"] == {"events": sha256_of(events), "labels": sha256_of(labels)}
+    assert len(str(manifest["code_commit"]).split("+")[0]) == 40
 
 
 def test_events_missing_a_column_name_it(parquet_data: tuple[Path, Path], tmp_path: Path) -> None:

@@ -72,10 +72,12 @@ def test_models_beat_the_rule_and_are_calibrated(demo_world: DemoWorld) -> None:
 
 def test_report_has_plots_and_names_synthetic_data(demo_world: DemoWorld) -> None:
     page = (current_folder(demo_world.models_dir) / "report.html").read_text()
-    assert "SYNTHETIC DATA" in page and page.count("<img") >= 4
+    assert "SYNTHETIC DATA" in page and page.count("<img") >= 7
     for heading in ("<h2>Churn: ranking", "<h2>Churn: calibration", "<h2>Churn: lift",
                     "<h2>By channel", "<h2>Feature importance", "rule: 3+ contacts in 7 days",
-                    "plain LightGBM on raw event counts"):
+                    "plain LightGBM on raw event counts", "<h2>Churn: threshold trade-off",
+                    "(SHAP summary)", "<h2>Effort: predicted against answered",
+                    "<h2>Trees and hyperparameters"):
         assert heading in page
 
 
