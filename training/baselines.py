@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.domain import DAY
 from features.events import KNOWN_EVENT_TYPES, Event
-from training.tuning import cv_rounds
+from training.tuning import cv_rounds, metric_for
 
 COUNT_WINDOWS_DAYS = (1, 7, 30, 60)
 _EVENT_TYPES = tuple(sorted(KNOWN_EVENT_TYPES))
@@ -39,9 +39,10 @@ def raw_event_counts(events: Iterable[Event], customer_ids: Sequence[str],
     rows_of: dict[str, list[int]] = defaultdict(list)
     for r, customer in enumerate(customer_ids):
         rows_of[customer].append(r)
+    moments = np.asarray(moments, dtype=np.float64)
     out = np.zeros((len(customer_ids), len(_EVENT_TYPES) * len(COUNT_WINDOWS_DAYS)))
     for customer, rows in rows_of.items():
-        at = np.asarray(moments, dtype=np.float64)[rows]
+        at = moments[rows]
         for t, event_type in enumerate(_EVENT_TYPES):
             stamps = np.sort(np.asarray(times[customer].get(event_type, []), dtype=np.float64))
             upto = np.searchsorted(stamps, at, side="right")
@@ -61,7 +62,7 @@ def plain_baseline(counts: np.ndarray, churned: np.ndarray, ces: np.ndarray,
 
     def fit(objective: str, rows: np.ndarray, y: np.ndarray) -> lgb.Booster:
         params = {**PARAMS, "objective": objective, "seed": seed,
-                  "metric": "auc" if objective == "binary" else "l2"}
+                  "metric": metric_for(objective)}
         rounds = cv_rounds(params, counts[rows], y[rows], names)
         return lgb.train(params, lgb.Dataset(counts[rows], y[rows], feature_name=names),
                          num_boost_round=rounds)

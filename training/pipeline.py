@@ -40,8 +40,6 @@ class TrainingOptions:
     dask_client: Any = None
 
 
-
-
 def train_from_files(store: FeatureStore, recorder: JourneyRecorder, events_path: Path,
                      labels_path: Path, models_dir: Path, options: TrainingOptions,
                      progress: Progress, note: Callable[[str], None]) -> TrainResult:

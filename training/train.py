@@ -45,7 +45,7 @@ from training.model_folder import write_folder
 from training.promotion_gate import incumbent_metrics, refusals
 from training.report import write_report
 from training.shap_summary import shap_summary
-from training.tuning import FOLDS, TRIALS, Tuned, tune
+from training.tuning import FOLDS, TRIALS, Tuned, metric_for, tune
 
 # The model predicts the CES answer, where lower means more effort: a driver can only lower it.
 EFFORT_MONOTONE = {
@@ -72,7 +72,7 @@ class TrainResult:
 def base_params(objective: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
     """What every fit shares; training/tuning.py adds the searched hyperparameters."""
     return {
-        "objective": objective, "metric": "auc" if objective == "binary" else "l2",
+        "objective": objective, "metric": metric_for(objective),
         "bagging_fraction": 0.9, "bagging_freq": 1, "seed": seed, "deterministic": True,
         "force_row_wise": True, "num_threads": 2, "verbosity": -1, **extra,
     }
@@ -151,9 +151,8 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     e_train |= e_cal  # effort has no calibration step: its calibration rows train
     positives = churned[c_train].sum()
     imbalance = {"scale_pos_weight": float((c_train.sum() - positives) / max(positives, 1.0))}
-    # Weighted positives skew probabilities, so stop on ranking (AUC), not log loss; the
-    # calibration afterwards restores probabilities.
-    churn_params = {**imbalance, "metric": "auc"}
+    # Weighted positives skew probabilities, so the churn model is judged on ranking (ROC-AUC,
+    # metric_for), not log loss; the calibration afterwards restores probabilities.
 
     def trials(what: str) -> Callable[[int], None] | None:
         return progress(what, TRIALS) if progress else None
@@ -162,7 +161,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "regression", x[e_train], ces[e_train], seed, EFFORT_MONOTONE, dask_client,
         trials("tuning the effort model: trials"))
     churn_model, churn_tuned = fit_booster(
-        "binary", x[c_train], churned[c_train], seed, churn_params, dask_client,
+        "binary", x[c_train], churned[c_train], seed, imbalance, dask_client,
         trials("tuning the churn model: trials"))
     calibrator = fit_calibration(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
 
@@ -245,9 +244,10 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                       ("lightgbm", "feast", "numpy", "scikit-learn")}
         | {"python": platform.python_version()},
     }
+    headline = _headline(metrics)
     version, folder = write_folder(models_dir, created, effort_model, churn_model, manifest,
-                                   metrics, _headline(metrics), write_report)
-    return TrainResult(version=version, folder=folder, metrics=_headline(metrics))
+                                   metrics, headline, write_report)
+    return TrainResult(version=version, folder=folder, metrics=headline)
 
 
 def _importance(effort_model: lgb.Booster, churn_model: lgb.Booster) -> dict[str, dict[str, float]]:

@@ -30,7 +30,15 @@ class Tuned:
     cv_score: float  # mean over folds: ROC-AUC for binary models, L2 for regression
     fold_scores: list[float]
     fold_rounds: list[int]
-    trials: int
+
+
+def metric_for(objective: str) -> str:
+    """The validation metric of an objective: ROC-AUC for churn (binary), L2 for effort."""
+    return "auc" if objective == "binary" else "l2"
+
+
+def _mean_rounds(fold_rounds: list[int]) -> int:
+    return max(1, round(float(np.mean(fold_rounds))))
 
 
 def expanding_folds(rows: int, folds: int = FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -66,7 +74,7 @@ def _cross_validate(params: dict[str, Any], x: np.ndarray, y: np.ndarray,
 
 def cv_rounds(params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str]) -> int:
     """Boosting rounds for fixed parameters, by the same expanding-window cross-validation."""
-    return max(1, round(float(np.mean(_cross_validate(params, x, y, names)[1]))))
+    return _mean_rounds(_cross_validate(params, x, y, names)[1])
 
 
 def tune(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str],
@@ -88,6 +96,5 @@ def tune(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[
     study.optimize(objective, n_trials=TRIALS)
     best = study.best_trial
     scores, rounds = measured[best.number]
-    return Tuned(params={**base_params, **best.params}, rounds=max(1, round(float(np.mean(rounds)))),
-                 cv_score=float(np.mean(scores)), fold_scores=scores, fold_rounds=rounds,
-                 trials=TRIALS)
+    return Tuned(params={**base_params, **best.params}, rounds=_mean_rounds(rounds),
+                 cv_score=float(np.mean(scores)), fold_scores=scores, fold_rounds=rounds)

@@ -7,11 +7,16 @@ from contextlib import contextmanager
 from tqdm import tqdm
 
 
+def _bar(total: int | None, what: str) -> tqdm:
+    """A bar counting `what` on stderr; the last word of `what` is the unit."""
+    return tqdm(total=total, desc=what, unit=" " + what.split()[-1], file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5)
+
+
 @contextmanager
 def progress_bar(total: int | None, what: str) -> Iterator[Callable[[int], None]]:
-    """A bar counting `what` (its last word is the unit); yields the function that advances it."""
-    with tqdm(total=total, desc=what, unit=" " + what.split()[-1], file=sys.stderr,
-              dynamic_ncols=True, mininterval=0.5) as bar:
+    """A bar counting `what`; yields the function that advances it."""
+    with _bar(total, what) as bar:
         yield bar.update
 
 
@@ -24,8 +29,7 @@ class ProgressBars:
     def __call__(self, what: str, total: int | None) -> Callable[[int], None]:
         """Starts the bar of the next step and returns the function that advances it."""
         self.close()
-        self._bar = tqdm(total=total, desc=what, unit=" " + what.split()[-1], file=sys.stderr,
-                         dynamic_ncols=True, mininterval=0.5)
+        self._bar = _bar(total, what)
         return self._bar.update
 
     def close(self) -> None:
