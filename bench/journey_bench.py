@@ -19,7 +19,7 @@ from effort.v1 import scoring_service_pb2 as spb
 from effort.v1 import scoring_service_pb2_grpc as sgrpc
 from features.batches import chunked
 from features.recorder import JourneyRecorder
-from features.state import SqliteJourneyState
+from features.state import SqliteJourneyState, state_path
 from features.store import apply_definitions, open_store
 from service.server import create_server
 from service.settings import Settings
@@ -32,7 +32,7 @@ def ingestion_rate(repo: Path, customers: int, batch: int) -> tuple[int, float]:
     events = sorted(result.events, key=lambda e: e.occurred_at)
     store = open_store(repo)
     apply_definitions(store)
-    recorder = JourneyRecorder(store, SqliteJourneyState(repo / "data" / "journey_state.db"))
+    recorder = JourneyRecorder(store, SqliteJourneyState(state_path(repo)))
     recorder.record_parsed(events[:1])  # warm-up: Feast loads its provider on the first push
     events = events[1:]
     started = time.perf_counter()

@@ -5,15 +5,23 @@ from typing import Literal
 
 from features.domain import CHANNEL_NAMES, COMPLAINT_STATE_NAMES
 
+# The feature set's version. A new feature set gets new Feast objects and a fresh aggregation
+# state beside the old ones (no store is rewritten in place); the server refuses models trained on
+# another feature service (service/models.py).
+FEATURE_SET_VERSION = 2
 # Names of the Feast objects (features/feast_repo/definitions.py) that application code refers to.
-FEATURE_SERVICE_NAME = "effort_journey_v1"
-FEATURE_VIEW_NAME = "customer_journey"
-PUSH_SOURCE_NAME = "journey_push"
+FEATURE_SERVICE_NAME = f"effort_journey_v{FEATURE_SET_VERSION}"
+FEATURE_VIEW_NAME = f"customer_journey_v{FEATURE_SET_VERSION}"
+PUSH_SOURCE_NAME = f"journey_push_v{FEATURE_SET_VERSION}"
+FILE_SOURCE_NAME = f"journey_features_v{FEATURE_SET_VERSION}_file"
 ENTITY_NAME = "customer"
 JOIN_KEY = "customer_id"
 TIMESTAMP_FIELD = "event_timestamp"
 WINDOW_STATE_FIELD = "window_state"
-OFFLINE_PATH = "data/journey_features"  # a folder of Parquet parts, relative to the repo path
+# A folder of Parquet parts, relative to the repo path.
+OFFLINE_PATH = f"data/journey_features_v{FEATURE_SET_VERSION}"
+# The aggregation state's SQLite file under data/ of the repo path, and its Redis key prefix.
+STATE_NAME = f"journey_state_v{FEATURE_SET_VERSION}"
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ _SWITCH = "Gartner lists channel switching and repeating information as top effo
 _IVR = "IVR design that keeps customers from people drives dissatisfaction"
 _WAIT = "speed is among customers' top three concerns"
 _COMPLAINT = "retention is under 10% when a complaint is unacknowledged, 54% when resolved"
+_LONG = "churn is a 90-day outcome: effort weeks ago still moves it"
+_CES = "a high-effort experience makes customers far more likely to leave (CES 2.0)"
 
 JOURNEY_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("contacts_24h", "int", "Inbound contacts (EVENT_TYPE_CONTACT) in the 24 hours "
@@ -106,6 +116,28 @@ JOURNEY_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("hours_since_last_contact", "float", "Hours from the latest contact to scoring; "
                 "missing when there was none.", "recent contacts signal an open issue",
                 "RECENT_CONTACT", "last contact {value:.1f} hours ago"),
+    FeatureSpec("contacts_60d", "int", "Inbound contacts in the 60 days before scoring.", _LONG,
+                "CONTACTS_60D", "{value} contacts in the last 60 days"),
+    FeatureSpec("contacts_90d", "int", "Inbound contacts in the 90 days before scoring.", _LONG,
+                "CONTACTS_90D", "{value} contacts in the last 90 days"),
+    FeatureSpec("transfers_90d", "int", "Transfers in the 90 days before scoring.", _LONG,
+                "TRANSFERS_90D", "transferred {value} times in 90 days"),
+    FeatureSpec("abandoned_90d", "int", "Abandoned calls or chats in 90 days.", _LONG,
+                "ABANDONED_90D", "gave up waiting {value} times in 90 days"),
+    FeatureSpec("complaints_90d", "int", "Complaints opened in 90 days.", _COMPLAINT,
+                "COMPLAINTS_90D", "{value} complaints in 90 days"),
+    FeatureSpec("negative_contacts_90d", "int", "Contacts in 90 days with sentiment below -0.3.",
+                _LONG, "NEGATIVE_CONTACTS_90D", "{value} negative contacts in 90 days"),
+    FeatureSpec("ces_mean_90d", "float", "Mean CES answer (1-7, 7 easy) of the surveys received "
+                "in 90 days; missing when there were none.", _CES, "LOW_CES_ANSWERS",
+                "rated past contacts {value:.1f} of 7 on average"),
+    FeatureSpec("low_ces_90d", "int", "Survey answers of CES 3 or lower in 90 days.", _CES,
+                "HARD_EXPERIENCES", "rated {value} contacts hard in 90 days"),
+    FeatureSpec("effort_events_decayed", "float", "Effort events in 90 days (transfers, "
+                "abandons, IVR zero-outs, complaints, negative contacts, contacts repeating one "
+                "within 7 days), each weighed 0.5 ^ (age in days / half-life); the half-life is "
+                "chosen in training (the model's manifest) from 3, 7, 14, 30 and 60 days.", _LONG,
+                "RECENT_EFFORT", "{value:.1f} recency-weighted effort events"),
 )
 
 # Request-time context: what the routing system says about the arriving contact. In training they

@@ -26,6 +26,17 @@ SELF_SERVICE_FAIL_SECONDS = HOUR
 # The same IVR menu again within this gap is a retry.
 IVR_RETRY_GAP_SECONDS = 600.0
 
+# The longest journey window: churn is a CHURN_HORIZON_DAYS outcome, so history this long counts.
+LONG_WINDOW_DAYS = 90
+# Half-lives (days) training chooses from for effort_events_decayed, and the one used before a
+# model has chosen (stored feature rows; a model's choice is in its manifest).
+EFFORT_HALF_LIFE_CHOICES_DAYS = (3.0, 7.0, 14.0, 30.0, 60.0)
+DEFAULT_EFFORT_HALF_LIFE_DAYS = 14.0
+# A contact within this long after the previous one repeats it (an effort event).
+REPEAT_CONTACT_SECONDS = 7 * DAY
+# A CES answer at or below this is a hard experience.
+LOW_CES = 3
+
 # Share of contacts routed to senior agents unless configured otherwise (senior-agent capacity).
 SENIOR_SHARE = 0.15
 # Churn label: the customer leaves within this many days after the contact.

@@ -18,8 +18,13 @@ How each event type moves the features:
 - COMPLAINT_OPENED / _ACKNOWLEDGED / _RESOLVED: complaint_state, complaint_age_days.
 - SELF_SERVICE: self_service_fail_7d (with a following contact).
 - PROACTIVE_NOTICE: proactive_notices_7d.  PROFILE_UPDATE: tenure_days, customer_value.
-- SURVEY: no journey feature (it is a label); its sentiment, if any, updates sentiment_last.
-Sentiment on other event types is ignored.
+- SURVEY: its CES answer feeds ces_mean_90d and low_ces_90d (the answers to past contacts; the
+  label of a contact is its own survey, which arrives after it); its sentiment, if any, updates
+  sentiment_last. Sentiment on other event types is ignored.
+- The 60- and 90-day counts and effort_events_decayed read CONTACT, TRANSFER, ABANDON,
+  IVR_ZERO_OUT and COMPLAINT_OPENED (LONG_WINDOW_TYPES). Effort events are transfers, abandons,
+  IVR zero-outs, complaints opened, negative contacts and contacts that repeat one within 7 days;
+  each counts 0.5 ** (age in days / half-life), the half-life chosen by training.
 """
 
 from collections.abc import Iterable
@@ -32,23 +37,38 @@ from features.domain import (
     COMPLAINT_RESOLVED,
     COMPLAINT_UNACKNOWLEDGED,
     DAY,
+    DEFAULT_EFFORT_HALF_LIFE_DAYS,
     HOUR,
     IVR_LOOKBACK_SECONDS,
     IVR_RETRY_GAP_SECONDS,
+    LONG_WINDOW_DAYS,
+    LOW_CES,
     NEGATIVE_SENTIMENT,
+    REPEAT_CONTACT_SECONDS,
     SELF_SERVICE_FAIL_SECONDS,
     VOICE,
 )
 from features.events import ET, Event
 
 SENTIMENT_EVENT_TYPES = frozenset({ET.EVENT_TYPE_CONTACT, ET.EVENT_TYPE_SURVEY})
+# What the windows longer than 30 days read; features/window_state.py keeps these that long.
+LONG_WINDOW_TYPES = frozenset({ET.EVENT_TYPE_CONTACT, ET.EVENT_TYPE_TRANSFER,
+                               ET.EVENT_TYPE_ABANDON, ET.EVENT_TYPE_IVR_ZERO_OUT,
+                               ET.EVENT_TYPE_COMPLAINT_OPENED, ET.EVENT_TYPE_SURVEY})
+_EFFORT_EVENT_TYPES = frozenset({ET.EVENT_TYPE_TRANSFER, ET.EVENT_TYPE_ABANDON,
+                                 ET.EVENT_TYPE_IVR_ZERO_OUT, ET.EVENT_TYPE_COMPLAINT_OPENED})
 
 
-def compute_features(events: Iterable[Event], as_of: float) -> dict[str, Any]:
-    """The feature row for events known at `as_of` (epoch seconds); None marks missing values."""
+def compute_features(events: Iterable[Event], as_of: float,
+                     half_life_days: float = DEFAULT_EFFORT_HALF_LIFE_DAYS) -> dict[str, Any]:
+    """The feature row for events known at `as_of` (epoch seconds); None marks missing values.
+    `half_life_days` weighs effort_events_decayed (a model's choice, in its manifest)."""
     ordered = sorted((e for e in events if e.occurred_at <= as_of),
                      key=lambda e: (e.occurred_at, e.event_id))
     d1, d7, d30 = as_of - DAY, as_of - 7 * DAY, as_of - 30 * DAY
+    d60, d90 = as_of - 60 * DAY, as_of - LONG_WINDOW_DAYS * DAY
+    long_window = [e for e in ordered if e.occurred_at > d90]
+    answers = [e.ces for e in long_window if e.type == ET.EVENT_TYPE_SURVEY and e.ces is not None]
 
     contacts = [e for e in ordered if e.type == ET.EVENT_TYPE_CONTACT]
     contacts_7d = [e for e in contacts if e.occurred_at > d7]
@@ -84,12 +104,51 @@ def compute_features(events: Iterable[Event], as_of: float) -> dict[str, Any]:
         "proactive_notices_7d": _count(ordered, ET.EVENT_TYPE_PROACTIVE_NOTICE, d7),
         "hours_since_last_contact": (as_of - last_contact.occurred_at) / HOUR
         if last_contact else None,
+        "contacts_60d": sum(1 for e in contacts if e.occurred_at > d60),
+        "contacts_90d": sum(1 for e in contacts if e.occurred_at > d90),
+        "transfers_90d": _count(long_window, ET.EVENT_TYPE_TRANSFER, d90),
+        "abandoned_90d": _count(long_window, ET.EVENT_TYPE_ABANDON, d90),
+        "complaints_90d": _count(long_window, ET.EVENT_TYPE_COMPLAINT_OPENED, d90),
+        "negative_contacts_90d": sum(
+            1 for e in long_window if e.type == ET.EVENT_TYPE_CONTACT
+            and e.sentiment is not None and e.sentiment < NEGATIVE_SENTIMENT),
+        "ces_mean_90d": sum(answers) / len(answers) if answers else None,
+        "low_ces_90d": sum(1 for answer in answers if answer <= LOW_CES),
+        "effort_events_decayed": decayed_effort_events(long_window, as_of, half_life_days),
     }
     row["sentiment_last"] = next((e.sentiment for e in reversed(ordered) if e.sentiment is not None
                                   and e.type in SENTIMENT_EVENT_TYPES), None)
     row["complaint_state"], row["complaint_age_days"] = _complaint(ordered, as_of)
     row["tenure_days"], row["customer_value"] = _relationship(ordered, as_of)
     return row
+
+
+def effort_event_times(events: Iterable[Event], as_of: float) -> list[float]:
+    """When the effort events of the 90 days up to `as_of` happened (module docstring)."""
+    since = as_of - LONG_WINDOW_DAYS * DAY
+    ordered = sorted((e for e in events if since < e.occurred_at <= as_of),
+                     key=lambda e: (e.occurred_at, e.event_id))
+    times, previous_contact = [], None
+    for e in ordered:
+        if e.type in _EFFORT_EVENT_TYPES:
+            times.append(e.occurred_at)
+        elif e.type == ET.EVENT_TYPE_CONTACT:
+            repeat = (previous_contact is not None
+                      and e.occurred_at - previous_contact <= REPEAT_CONTACT_SECONDS)
+            if repeat or (e.sentiment is not None and e.sentiment < NEGATIVE_SENTIMENT):
+                times.append(e.occurred_at)
+            previous_contact = e.occurred_at
+    return times
+
+
+def decay_weighted(times: Iterable[float], as_of: float, half_life_days: float) -> float:
+    """Sum of 0.5 ** (age in days / half-life) over the times."""
+    return float(sum(0.5 ** ((as_of - t) / DAY / half_life_days) for t in times))
+
+
+def decayed_effort_events(events: Iterable[Event], as_of: float, half_life_days: float) -> float:
+    """effort_events_decayed: the 90-day effort events, each weighed by its recency."""
+    return decay_weighted(effort_event_times(events, as_of), as_of, half_life_days)
 
 
 def _count(ordered: list[Event], event_type: int, after: float) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from features.catalog import MODEL_FEATURES, REQUEST_FEATURE_NAMES
-from features.domain import DAY, VOICE
+from features.domain import DAY, DEFAULT_EFFORT_HALF_LIFE_DAYS, VOICE
 from features.events import ET, Event
 from features.journey import compute_features, ivr_steps_before
 
@@ -64,17 +64,19 @@ def recorded_contact(events: Sequence[Event], at: float) -> ContactContext | Non
     return ContactContext(contact.channel, contact.intent, contact.wait_seconds or 0.0, steps)
 
 
-def input_values(events: Sequence[Event], at: float,
-                 contact: ContactContext | None) -> dict[str, Any]:
+def input_values(events: Sequence[Event], at: float, contact: ContactContext | None,
+                 half_life_days: float = DEFAULT_EFFORT_HALF_LIFE_DAYS) -> dict[str, Any]:
     """Every model input by name at `at`: journey features recomputed from the events (so windows
-    are right at that moment) and the request features; None marks a missing value."""
-    return compute_features(events, at) | request_features(events, at, contact)
+    are right at that moment) and the request features; None marks a missing value.
+    `half_life_days` is the model's (its manifest's effort_half_life_days)."""
+    return compute_features(events, at, half_life_days) | request_features(events, at, contact)
 
 
 def input_vector(events: Sequence[Event], at: float, contact: ContactContext | None,
-                 out: np.ndarray | None = None) -> np.ndarray:
+                 out: np.ndarray | None = None,
+                 half_life_days: float = DEFAULT_EFFORT_HALF_LIFE_DAYS) -> np.ndarray:
     """The model input at `at` in MODEL_FEATURES order, written into `out` when given."""
-    values = input_values(events, at, contact)
+    values = input_values(events, at, contact, half_life_days)
     row = np.empty(len(MODEL_FEATURES), dtype=np.float64) if out is None else out
     for i, name in enumerate(MODEL_FEATURES):
         value = values[name]

@@ -18,6 +18,7 @@ from typing import Any, Protocol, cast
 
 import redis
 
+from features.catalog import STATE_NAME
 from features.domain import DAY
 from features.events import Event
 from features.window_state import compact, decode, encode
@@ -234,9 +235,15 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def state_path(repo_path: Path) -> Path:
+    """The SQLite aggregation state of the current feature set under a Feast repo path."""
+    return repo_path / "data" / f"{STATE_NAME}.db"
+
+
 def open_state(online_store: str, repo_path: Path, redis_address: str) -> JourneyState:
-    """The aggregation state next to the online store: data/journey_state.db or the same Redis."""
+    """The aggregation state next to the online store: data/<STATE_NAME>.db or the same Redis."""
     if online_store == "redis":
         host, _, port = redis_address.partition(",")[0].partition(":")
-        return RedisJourneyState(redis.Redis(host=host or "localhost", port=int(port or 6379)))
-    return SqliteJourneyState(repo_path / "data" / "journey_state.db")
+        return RedisJourneyState(redis.Redis(host=host or "localhost", port=int(port or 6379)),
+                                 prefix=f"effort:{STATE_NAME}")
+    return SqliteJourneyState(state_path(repo_path))

@@ -13,18 +13,35 @@ within that span, and a history replayed in time order is exact. It keeps:
 - the latest contact and the transfers after it; the latest voice contact and its IVR steps;
 - the latest contact or survey carrying a sentiment; the latest profile values;
 - the latest complaint opened and what followed it;
-- emails still open at the cut, which later answers close first (oldest first).
-At most MAX_WINDOW_EVENTS recent events are kept, so a customer's state stays bounded.
+- emails still open at the cut, which later answers close first (oldest first);
+- before that, back to LONG_SPAN (the 90-day windows plus slack), only the event types the long
+  windows read (journey.LONG_WINDOW_TYPES: contacts, transfers, abandons, IVR zero-outs,
+  complaints opened, surveys).
+At most MAX_WINDOW_EVENTS recent events and MAX_LONG_EVENTS older ones are kept, so a customer's
+state stays bounded; only a customer beyond those bounds loses exactness, oldest events first.
 """
 
 import json
 from collections.abc import Iterable
 
-from features.domain import DAY, IVR_LOOKBACK_SECONDS, SELF_SERVICE_FAIL_SECONDS, VOICE
+from features.domain import (
+    DAY,
+    IVR_LOOKBACK_SECONDS,
+    LONG_WINDOW_DAYS,
+    SELF_SERVICE_FAIL_SECONDS,
+    VOICE,
+)
 from features.events import ET, Event
-from features.journey import SENTIMENT_EVENT_TYPES, ivr_steps_before, open_emails
+from features.journey import (
+    LONG_WINDOW_TYPES,
+    SENTIMENT_EVENT_TYPES,
+    ivr_steps_before,
+    open_emails,
+)
 
 RETAINED_SPAN = 31 * DAY
+LONG_SPAN = (LONG_WINDOW_DAYS + 1) * DAY
+MAX_LONG_EVENTS = 1000
 # Features that look back from a recent event (IVR steps, failed self-service) reach this far.
 LOOK_BACK = max(IVR_LOOKBACK_SECONDS, SELF_SERVICE_FAIL_SECONDS)
 MAX_WINDOW_EVENTS = 1000
@@ -32,7 +49,7 @@ MAX_OPEN_EMAILS = 100
 
 # Compact column order of a serialised event.
 _FIELDS = ("event_id", "occurred_at", "type", "channel", "intent", "wait_seconds", "sentiment",
-           "ivr_menu", "customer_since", "customer_value")
+           "ces", "ivr_menu", "customer_since", "customer_value")
 
 
 def _order(events: Iterable[Event]) -> list[Event]:
@@ -46,7 +63,9 @@ def compact(events: Iterable[Event], now: float) -> list[Event]:
         return []
     # Cut relative to the customer's newest event, so that a history replayed in time order is
     # exact however old it is; LOOK_BACK covers the IVR and self-service look-backs.
-    cut = min(now, ordered[-1].occurred_at) - RETAINED_SPAN - LOOK_BACK
+    newest = min(now, ordered[-1].occurred_at)
+    cut = newest - RETAINED_SPAN - LOOK_BACK
+    long_cut = newest - LONG_SPAN - LOOK_BACK
     old = [e for e in ordered if e.occurred_at <= cut]
     recent = [e for e in ordered if e.occurred_at > cut][-MAX_WINDOW_EVENTS:]
     if not old:
@@ -81,6 +100,8 @@ def compact(events: Iterable[Event], now: float) -> list[Event]:
     hold(*open_emails(old)[-MAX_OPEN_EMAILS:])
     # The last IVR step before the cut still decides whether the first recent step is a retry.
     hold(next((e for e in reversed(old) if e.type == ET.EVENT_TYPE_IVR_STEP), None))
+    hold(*[e for e in old if e.occurred_at > long_cut and e.type in LONG_WINDOW_TYPES]
+         [-MAX_LONG_EVENTS:])
     keep.update((e.event_id, e) for e in recent)
     return _order(keep.values())
 
@@ -97,6 +118,6 @@ def decode(state: str | None, customer_id: str) -> list[Event]:
         return []
     # Positional construction (fields in Event's order) is the hot path's cheapest way in.
     return [Event(event_id, customer_id, occurred_at, kind, channel, intent, wait, sentiment,
-                  None, None, ivr_menu, "", since, value)
-            for event_id, occurred_at, kind, channel, intent, wait, sentiment, ivr_menu, since, value
-            in json.loads(state)]
+                  None, ces, ivr_menu, "", since, value)
+            for event_id, occurred_at, kind, channel, intent, wait, sentiment, ces, ivr_menu, since,
+            value in json.loads(state)]

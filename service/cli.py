@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--end", help="last simulated moment, ISO 8601 (default: the current hour, UTC)")
     p.add_argument("--out", type=Path, default=DEFAULT_DEMO_DIR, help="output folder")
+    p.add_argument("--truth-samples", type=_non_negative, default=16, help="re-simulations per "
+                   "label for its true churn probability (labels column true_churn_probability; "
+                   "0 leaves it empty; default 16)")
 
     p = sub.add_parser("train", help="train effort and churn models from events and labels",
                        description="Load events into the feature store, build a point-in-time "
@@ -85,6 +88,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 

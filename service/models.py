@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from features.catalog import FEATURE_SERVICE_NAME
 from features.domain import ces_to_effort_score
 from service.model_file import ModelFileError, read_model_file
 from service.tree_shap import TreeExplainer, UnsupportedModel
@@ -58,6 +59,7 @@ class ModelBundle:
     prior_effort_score: float
     prior_churn_risk: float
     churn_horizon_days: int
+    effort_half_life_days: float  # the half-life of effort_events_decayed chosen in training
     folder: Path
     calibrator: Calibrator
     manifest: dict[str, Any]
@@ -89,10 +91,17 @@ def _sigmoid(raw: np.ndarray) -> np.ndarray:
 
 
 def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) -> ModelBundle:
-    """Loads and verifies a model folder (checksums, feature schema); raises ModelBundleError."""
+    """Loads and verifies a model folder (checksums, feature schema); raises ModelBundleError.
+
+    With `expected_features` (serving) the model must also come from this feature service."""
     try:
         manifest = verified_manifest(folder)
         features = tuple(manifest["features"])
+        service = manifest.get("feature_service")
+        if expected_features is not None and service != FEATURE_SERVICE_NAME:
+            raise ModelBundleError(
+                f"model {manifest['version']} was trained on feature service {service}; this "
+                f"server serves {FEATURE_SERVICE_NAME}: train a model on it")
         if expected_features is not None and features != expected_features:
             missing = sorted(set(expected_features) ^ set(features))
             raise ModelBundleError(
@@ -109,6 +118,7 @@ def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) 
             prior_effort_score=manifest["priors"]["effort_score"],
             prior_churn_risk=manifest["priors"]["churn_risk"],
             churn_horizon_days=manifest["churn_horizon_days"],
+            effort_half_life_days=float(manifest["effort_half_life_days"]),
             folder=folder,
             calibrator=Calibrator.from_json(manifest["churn_calibration"]), manifest=manifest,
             effort_explainer=effort_explainer, churn_explainer=churn_explainer,

@@ -169,7 +169,8 @@ class Scorer:
         now = self._clock()
         matrix = np.empty((len(inputs), len(MODEL_FEATURES)), dtype=np.float64)
         for out, item, row in zip(matrix, inputs, rows, strict=True):
-            input_vector(row.events if row is not None else [], now, item.contact, out=out)
+            input_vector(row.events if row is not None else [], now, item.contact, out=out,
+                         half_life_days=serving.bundle.effort_half_life_days)
         explained = serving.bundle.explain(matrix)
         actions = (serving.planner.best(matrix, explained.churn_risk) if serving.planner
                    else [None] * len(inputs))

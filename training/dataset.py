@@ -7,10 +7,22 @@ import pandas as pd
 from feast import FeatureStore
 
 from features.catalog import FEATURE_SERVICE_NAME, JOIN_KEY, MODEL_FEATURES, WINDOW_STATE_FIELD
+from features.domain import EFFORT_HALF_LIFE_CHOICES_DAYS
+from features.journey import decay_weighted, effort_event_times
 from features.model_input import input_vector, recorded_contact
 from features.window_state import decode
 
 LABEL_COLUMNS = ("customer_id", "label_time", "ces", "churned")
+DECAYED_FEATURE = "effort_events_decayed"
+
+
+def half_life_column(half_life_days: float) -> str:
+    """The training frame's column of effort_events_decayed at one candidate half-life."""
+    return f"{DECAYED_FEATURE}@{half_life_days:g}d"
+
+
+# Optional, for synthetic data only: the simulator's true churn probability (training/simulate.py).
+TRUTH_COLUMN = "true_churn_probability"
 
 
 class LabelSchemaError(ValueError):
@@ -45,6 +57,12 @@ def read_labels(path: Path) -> pd.DataFrame:
         raise LabelSchemaError("column 'churned' must hold true, false or be empty")
     labels["churned"] = churned.map({"true": 1.0, "1": 1.0, "1.0": 1.0, "false": 0.0, "0": 0.0,
                                      "0.0": 0.0})
+    if TRUTH_COLUMN in raw.columns:
+        truth = pd.to_numeric(raw[TRUTH_COLUMN].replace("", None), errors="coerce")
+        if (~truth.between(0, 1) & truth.notna()).any():
+            raise LabelSchemaError(f"column '{TRUTH_COLUMN}' must hold probabilities 0-1 or be "
+                                   "empty")
+        labels[TRUTH_COLUMN] = truth.astype("float64")
     return labels
 
 
@@ -55,16 +73,25 @@ def training_frame(store: FeatureStore, labels: pd.DataFrame) -> pd.DataFrame:
     then built from that row's window state at label_time by features/model_input.py, as serving
     builds it at scoring time, with the context of the contact recorded at label_time. A label
     whose customer has no row yet gets the input of an empty history, as serving scores a
-    customer it has no journey for.
+    customer it has no journey for. effort_events_decayed comes once per candidate half-life too
+    (half_life_column), for training to choose from.
     """
     service = store.get_feature_service(FEATURE_SERVICE_NAME)
     joined = store.get_historical_features(entity_df=labels, features=service).to_df()
     matrix = np.empty((len(joined), len(MODEL_FEATURES)), dtype=np.float64)
-    for row, customer_id, moment, state in zip(matrix, joined[JOIN_KEY], joined["event_timestamp"],
-                                               joined[WINDOW_STATE_FIELD], strict=True):
+    decayed = np.empty((len(joined), len(EFFORT_HALF_LIFE_CHOICES_DAYS)), dtype=np.float64)
+    for row, candidates, customer_id, moment, state in zip(
+            matrix, decayed, joined[JOIN_KEY], joined["event_timestamp"], joined[WINDOW_STATE_FIELD],
+            strict=True):
         events = decode(state if isinstance(state, str) else None, customer_id)
         at = moment.timestamp()
         input_vector(events, at, recorded_contact(events, at), out=row)
-    inputs = pd.DataFrame(matrix, columns=list(MODEL_FEATURES), index=joined.index)
-    frame = pd.concat([joined[[JOIN_KEY, "event_timestamp", "ces", "churned"]], inputs], axis=1)
+        times = effort_event_times(events, at)
+        candidates[:] = [decay_weighted(times, at, days) for days in EFFORT_HALF_LIFE_CHOICES_DAYS]
+    inputs = pd.DataFrame(
+        np.hstack([matrix, decayed]), index=joined.index,
+        columns=[*MODEL_FEATURES, *map(half_life_column, EFFORT_HALF_LIFE_CHOICES_DAYS)])
+    kept = [JOIN_KEY, "event_timestamp", "ces", "churned",
+            *([TRUTH_COLUMN] if TRUTH_COLUMN in joined.columns else [])]
+    frame = pd.concat([joined[kept], inputs], axis=1)
     return frame.sort_values(["event_timestamp", JOIN_KEY], kind="stable").reset_index(drop=True)

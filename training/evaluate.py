@@ -82,6 +82,28 @@ def churn_metrics(risk: np.ndarray, raw: np.ndarray, outcome: np.ndarray, rule: 
     }
 
 
+def truth_reference(risk: np.ndarray, rule: np.ndarray, outcome: np.ndarray,
+                    truth: np.ndarray) -> dict[str, Any]:
+    """On synthetic data: the simulator's true probabilities as the ceiling, and the share of the
+    rule-to-truth ROC-AUC headroom the model captures (1.0: as good as the truth)."""
+    model_auc = float(roc_auc_score(outcome, risk))
+    rule_auc = float(roc_auc_score(outcome, rule.astype(float)))
+    truth_auc = float(roc_auc_score(outcome, truth))
+    return {
+        "rows": len(outcome),
+        "truth_roc_auc": truth_auc,
+        "headroom_captured": headroom_captured(model_auc, rule_auc, truth_auc),
+        "truth_calibration_error": expected_calibration_error(truth, outcome),
+        "mean_absolute_error_to_truth": float(np.mean(np.abs(risk - truth))),
+    }
+
+
+def headroom_captured(auc: float, rule_auc: float, truth_auc: float) -> float:
+    """(auc - rule) / (truth - rule): the share of the rule-to-truth ROC-AUC gap closed."""
+    gap = truth_auc - rule_auc
+    return float((auc - rule_auc) / gap) if gap > 0 else float("nan")
+
+
 def effort_metrics(predicted_ces: np.ndarray, ces: np.ndarray, rule: np.ndarray) -> dict[str, Any]:
     """Effort model (CES points) against the mean answer and the rule, on held-out rows."""
     mean_answer = np.full_like(ces, ces.mean())

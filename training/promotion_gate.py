@@ -21,9 +21,11 @@ MAX_CALIBRATION_ERROR = 0.02
 
 
 def incumbent_metrics(folder: Path, features: tuple[str, ...], x: np.ndarray,
-                      churned: np.ndarray) -> dict[str, Any]:
+                      churned: np.ndarray, decayed_column: int,
+                      decayed_by_half_life: dict[float, np.ndarray]) -> dict[str, Any]:
     """The serving model's churn ROC-AUC and calibration error on these rows, or why there are
-    none (another feature set, an unreadable folder)."""
+    none (another feature set, an unreadable folder). The rows get effort_events_decayed (column
+    `decayed_column`) at the incumbent's own half-life, from `decayed_by_half_life`."""
     try:
         manifest = verified_manifest(folder)
     except (ModelFolderError, OSError, ValueError) as error:
@@ -31,6 +33,12 @@ def incumbent_metrics(folder: Path, features: tuple[str, ...], x: np.ndarray,
     if tuple(manifest.get("features", ())) != features:
         return {"version": manifest.get("version", folder.name), "comparable": False,
                 "why": "trained on another feature set"}
+    decayed = decayed_by_half_life.get(float(manifest.get("effort_half_life_days", -1.0)))
+    if decayed is None:
+        return {"version": manifest.get("version", folder.name), "comparable": False,
+                "why": "its effort_events_decayed half-life is not among this training's"}
+    x = x.copy()
+    x[:, decayed_column] = decayed
     raw = np.asarray(lightgbm_boosters(folder)[1].predict(x))
     risk = Calibrator.from_json(manifest["churn_calibration"]).apply(raw)
     return {"version": manifest["version"], "comparable": True,

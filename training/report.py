@@ -173,6 +173,22 @@ def _gate(gate: dict[str, Any] | None, churn: dict[str, Any]) -> str:
     return f"<h2>Against the serving model</h2>{table}<p>{verdict}</p>"
 
 
+def _truth(truth: dict[str, Any] | None) -> str:
+    if truth is None:
+        return ("<p>No true probabilities: real data has none; on synthetic data "
+                "<code>effort simulate --truth-samples</code> writes them.</p>")
+    return _table([
+        ["churn ROC-AUC of the true probabilities", _f(truth["truth_roc_auc"])],
+        ["share of the rule-to-truth ROC-AUC headroom, models", _f(truth["headroom_captured"],
+                                                                   "{:.0%}")],
+        ["share of the headroom, plain LightGBM on raw event counts",
+         _f(truth.get("plain_baseline_headroom_captured"), "{:.0%}")],
+        ["mean |churn risk - true probability|", _f(truth["mean_absolute_error_to_truth"])],
+        ["calibration error of the true probabilities (sampling noise)",
+         _f(truth["truth_calibration_error"])],
+    ], [f"against the simulator's truth ({truth['rows']:,} test rows)", "value"])
+
+
 def write_report(path: Path, manifest: dict[str, Any], metrics: dict[str, Any]) -> None:
     """Writes the HTML evaluation report of a model version."""
     churn, effort = metrics["churn"], metrics["effort"]
@@ -229,6 +245,7 @@ Thresholds: effort score &ge; {manifest['thresholds']['effort_score']:.1f} or ch
 {metrics['senior_share_test_period']:.1%} of the test period's contacts, target
 {manifest['senior_share_target']:.0%}.</p>
 <h2>Models beside today's rule</h2>{side_by_side}
+<h2>Against the simulator's true probabilities</h2>{_truth(metrics.get("truth"))}
 {_gate(metrics.get("promotion_gate"), churn)}
 <h2>Churn: ranking</h2>{_roc_pr(churn)}
 <h2>Churn: calibration</h2>{_calibration(churn)}

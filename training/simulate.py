@@ -1,15 +1,28 @@
-"""Seeded journey simulator: SYNTHETIC contact-center events and labels for the demo.
+"""Seeded journey simulator: SYNTHETIC contact-center events, labels and true churn probabilities.
 
 Effects follow the research in docs/features.md: repeat contacts, channel switches, transfers, IVR friction,
 waits, unanswered emails and complaint handling raise effort (lower CES answers) and churn;
 proactive notices avert contacts. Labels are drawn from the journey features the customer has
 at each contact, computed by the same code that serves them, plus noise.
+
+Churn: at the end of each issue the customer decides to leave with a probability set by the
+features and CES answers of that issue (`_churn_logit`); the first yes sets a churn date 1 to 60
+days later, after which no issue starts. A label at a contact is "true" when that date falls
+within CHURN_HORIZON_DAYS after the contact.
+
+The true churn probability of a label (labels column `true_churn_probability`, written when
+`truth_samples` > 0) is the chance of "true" given all the simulator knows at the contact except
+its past churn decisions: the customer's hidden issue rate and channel, their events, the issues
+already due, and the churn probabilities of their past issues. Past decisions are summed exactly,
+given that the customer was still there when the current issue began; the rest of the current
+issue and the issues still to come are averaged over `truth_samples` re-simulations, each adding
+the exact chance that one of its issues decides churn in time. It is empty when the outcome is.
 """
 
 import csv
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +47,10 @@ FIRST_CONTACT_RESOLUTION = {"billing": 0.7, "technical": 0.5, "order": 0.75, "ac
 ASSISTED_CHANNELS = (1, 2, 3, 4, 7)  # voice, chat, email, sms, social
 CHANNEL_WEIGHTS = (0.45, 0.25, 0.15, 0.10, 0.05)
 IVR_MENUS = ("main", "billing", "tech", "orders", "account")
+ISSUES_PER_180_DAYS = (2.0, 1.4)  # gamma shape and scale of a customer's hidden issue rate
+MAX_ATTEMPTS = 6
+CHURN_DELAY_DAYS = (1.0, 60.0)  # uniform delay from the decision to the churn date
+LABEL_COLUMNS = ("customer_id", "label_time", "ces", "churned", "true_churn_probability")
 
 
 @dataclass
@@ -48,13 +65,15 @@ class SimulationResult:
         return sum(1 for c in known if c == "true") / max(1, len(known))
 
 
+@dataclass
 class _Customer:
-    """Event writer for one customer, numbering event ids."""
+    """One customer's hidden traits and the events written so far, numbering event ids."""
 
-    def __init__(self, customer_id: str, end: float) -> None:
-        self.customer_id = customer_id
-        self.end = end
-        self.events: list[Event] = []
+    customer_id: str
+    end: float
+    preferred_channel: int
+    issues_per_second: float
+    events: list[Event] = field(default_factory=list)
 
     def emit(self, t: float, event_type: int, **details: object) -> Event | None:
         if t > self.end:
@@ -64,6 +83,45 @@ class _Customer:
                       **details)  # type: ignore[arg-type]
         self.events.append(event)
         return event
+
+
+@dataclass
+class _Issue:
+    """An issue in progress: what its next attempt and its churn decision depend on."""
+
+    intent: str
+    channel: int
+    started_at: float
+    attempts: int = 0
+    failures: int = 0
+    answers: list[int] = field(default_factory=list)
+
+    def copy(self) -> "_Issue":
+        return replace(self, answers=list(self.answers))
+
+
+@dataclass(frozen=True)
+class _Contact:
+    """A contact whose outcome (resolution, CES answer, survey) is still to be drawn."""
+
+    event: Event
+    transfers: int
+    finished_at: float
+
+
+@dataclass(frozen=True)
+class _LabelMoment:
+    """A label and the state of its customer's simulation at the contact it belongs to."""
+
+    label: dict[str, object]
+    contact: _Contact
+    issue: _Issue
+    events_written: int
+    due_issues: tuple[float, ...]  # issue times already passed, waiting for the current issue
+    past_decisions: tuple[tuple[float, float], ...]  # (issue end, churn probability)
+
+
+OnContact = Callable[[_Contact, _Issue], dict[str, object] | None]
 
 
 def _sigmoid(x: float) -> float:
@@ -96,60 +154,100 @@ def _churn_logit(row: dict[str, object], ces: float) -> float:
             - 0.25 * math.log1p(f["tenure_days"] / 365.0) - 0.3 * f["proactive_notices_7d"])
 
 
+def _churn_probability(customer: _Customer, t: float, answers: list[int]) -> float:
+    """The chance that the customer decides to leave at the end of an issue at `t`."""
+    mean_ces = sum(answers) / len(answers) if answers else 4.0
+    return _sigmoid(_churn_logit(compute_features(customer.events, t), mean_ces))
+
+
+def _decided_by(decided_at: float, moment: float) -> float:
+    """The chance that a churn decided at `decided_at` has its churn date at or before `moment`."""
+    low, high = CHURN_DELAY_DAYS
+    return min(1.0, max(0.0, ((moment - decided_at) / DAY - low) / (high - low)))
+
+
 def simulate(n_customers: int, days: int, end: datetime, seed: int,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
-    """Simulates `days` of journeys ending at `end` for customers C000001..; deterministic."""
+             progress: Callable[[int], None] | None = None,
+             truth_samples: int = 0) -> SimulationResult:
+    """Simulates `days` of journeys ending at `end` for customers C000001..; deterministic.
+
+    With `truth_samples` > 0 each label with a known outcome also gets its true churn
+    probability (module docstring); the events and labels do not depend on it.
+    """
     rng = np.random.default_rng(seed)
     end_ts = end.timestamp()
     start_ts = end_ts - days * DAY
     result = SimulationResult()
     for number in range(1, n_customers + 1):
-        customer = _Customer(f"C{number:06d}", end_ts)
-        _simulate_customer(customer, rng, start_ts, end_ts, result)
+        customer, moments, churn_at = _simulate_customer(f"C{number:06d}", rng, start_ts, end_ts)
+        horizon = CHURN_HORIZON_DAYS * DAY
+        for moment in moments:
+            label, t = moment.label, moment.contact.event.occurred_at
+            label["true_churn_probability"] = ""
+            if churn_at is not None and churn_at <= t + horizon:
+                label["churned"] = "true"
+            elif t + horizon <= end_ts:
+                label["churned"] = "false"
+            else:
+                label["churned"] = ""  # horizon not over yet: outcome unknown
+            if truth_samples and t + horizon <= end_ts:
+                truth_rng = np.random.default_rng([seed, number])  # apart from the data's stream
+                label["true_churn_probability"] = round(_true_churn_probability(
+                    customer, moment, t + horizon, truth_samples, truth_rng), 6)
+            result.labels.append(label)
         result.events.extend(customer.events)
         if progress:
             progress(1)
     return result
 
 
-def _simulate_customer(customer: _Customer, rng: np.random.Generator, start: float, end: float,
-                       result: SimulationResult) -> None:
+def _simulate_customer(customer_id: str, rng: np.random.Generator, start: float, end: float
+                       ) -> tuple[_Customer, list[_LabelMoment], float | None]:
+    """One customer's journey: their events, their label moments and their churn date if any."""
     tenure_days = float(rng.uniform(20, 3650))
     value = float(round(rng.lognormal(6.2, 1.0), 2))
+    preferred = int(rng.choice(ASSISTED_CHANNELS, p=CHANNEL_WEIGHTS))
+    issue_rate = float(rng.gamma(*ISSUES_PER_180_DAYS))  # issues per 180 days
+    expected_issues = issue_rate * (end - start) / (180 * DAY)
+    # Issue times are uniform over (start + 1 day, end]: a Poisson process of this intensity.
+    customer = _Customer(customer_id, end, preferred, expected_issues / (end - start - DAY))
     customer.emit(start + rng.uniform(0, HOUR), ET.EVENT_TYPE_PROFILE_UPDATE,
                   customer_since=start - tenure_days * DAY, customer_value=value)
-    preferred = int(rng.choice(ASSISTED_CHANNELS, p=CHANNEL_WEIGHTS))
-    issue_rate = float(rng.gamma(2.0, 1.4))  # issues per 180 days
-    n_issues = int(rng.poisson(issue_rate * (end - start) / (180 * DAY)))
+    n_issues = int(rng.poisson(expected_issues))
     issue_times = sorted(float(t) for t in rng.uniform(start + DAY, end, size=n_issues))
     churn_at: float | None = None
-    labels: list[dict[str, object]] = []
+    decisions: list[tuple[float, float]] = []
+    moments: list[_LabelMoment] = []
     busy_until = start
-    for t_issue in issue_times:
+    for index, t_issue in enumerate(issue_times):
         t = max(t_issue, busy_until)
         if t >= end or (churn_at is not None and t >= churn_at):
             break
-        ces_answers, t = _simulate_issue(customer, rng, t, end, preferred, labels)
+
+        def on_contact(contact: _Contact, issue: _Issue, index: int = index) -> dict[str, object]:
+            at = contact.event.occurred_at
+            label: dict[str, object] = {
+                "customer_id": customer_id,
+                "label_time": datetime.fromtimestamp(at, UTC).isoformat(), "ces": ""}
+            moments.append(_LabelMoment(
+                label, contact, issue.copy(), len(customer.events),
+                tuple(x for x in issue_times[index + 1:] if x <= at), tuple(decisions)))
+            return label
+
+        answers, t = _simulate_issue(customer, rng, t, on_contact)
         busy_until = t
-        row = compute_features(customer.events, min(t, end))
-        mean_ces = sum(ces_answers) / len(ces_answers) if ces_answers else 4.0
-        if churn_at is None and rng.random() < _sigmoid(_churn_logit(row, mean_ces)):
-            churn_at = t + float(rng.uniform(1, 60)) * DAY
-    for label in labels:
-        t_label = float(label.pop("_t"))  # type: ignore[arg-type]
-        if churn_at is not None and churn_at <= t_label + CHURN_HORIZON_DAYS * DAY:
-            label["churned"] = "true"
-        elif t_label + CHURN_HORIZON_DAYS * DAY <= end:
-            label["churned"] = "false"
-        else:
-            label["churned"] = ""  # horizon not over yet: outcome unknown
-        result.labels.append(label)
+        probability = _churn_probability(customer, min(t, end), answers)
+        decisions.append((t, probability))
+        if churn_at is None and rng.random() < probability:
+            churn_at = t + float(rng.uniform(*CHURN_DELAY_DAYS)) * DAY
+    return customer, moments, churn_at
 
 
-def _simulate_issue(customer: _Customer, rng: np.random.Generator, t: float, end: float,
-                    preferred: int, labels: list[dict[str, object]]) -> tuple[list[int], float]:
+def _simulate_issue(customer: _Customer, rng: np.random.Generator, t: float,
+                    on_contact: OnContact | None) -> tuple[list[int], float]:
     """One customer issue from first attempt to resolution or give-up; returns CES answers."""
     intent = str(rng.choice(INTENTS, p=INTENT_WEIGHTS))
+    issue = _Issue(intent, customer.preferred_channel, started_at=t)
     if rng.random() < 0.15:
         customer.emit(t - rng.uniform(HOUR, 2 * DAY), ET.EVENT_TYPE_PROACTIVE_NOTICE,
                       channel=4, intent=intent)
@@ -160,42 +258,56 @@ def _simulate_issue(customer: _Customer, rng: np.random.Generator, t: float, end
         if rng.random() < 0.5:
             return [], t
         t += rng.uniform(5 * 60, 50 * 60)
-    channel, answers, failures = preferred, [], 0
-    for attempt in range(6):
-        if t >= end:
-            break
-        if attempt and rng.random() < 0.4:
-            channel = int(rng.choice(ASSISTED_CHANNELS, p=CHANNEL_WEIGHTS))
-        transfers, contact, t = _attempt(customer, rng, t, channel, intent)
-        if contact is None:
+    return _attempts(customer, rng, issue, t, on_contact)
+
+
+def _attempts(customer: _Customer, rng: np.random.Generator, issue: _Issue, t: float,
+              on_contact: OnContact | None, open_contact: _Contact | None = None
+              ) -> tuple[list[int], float]:
+    """Assisted attempts until the issue is resolved or given up; returns CES answers and the
+    time it ended. `open_contact` is a contact already made whose outcome is still to be drawn."""
+    while True:
+        if open_contact is not None:
+            label = on_contact(open_contact, issue) if on_contact else None
+            resolved, t = _outcome(customer, rng, issue, open_contact, label)
+            if resolved:
+                return issue.answers, t
+            open_contact = None
+        if issue.attempts >= MAX_ATTEMPTS or t >= customer.end:
+            return issue.answers, t
+        if issue.attempts and rng.random() < 0.4:
+            issue.channel = int(rng.choice(ASSISTED_CHANNELS, p=CHANNEL_WEIGHTS))
+        issue.attempts += 1
+        open_contact, t = _attempt(customer, rng, t, issue.channel, issue.intent)
+        if open_contact is None:
             t += rng.uniform(5 * 60, 2 * HOUR)
-            continue
-        resolved = rng.random() < FIRST_CONTACT_RESOLUTION[intent] - 0.12 * transfers - 0.05 * failures
-        row = compute_features(customer.events, t)
-        ces = _ces_answer(row, rng)
-        label: dict[str, object] = {
-            "customer_id": customer.customer_id,
-            "label_time": datetime.fromtimestamp(contact.occurred_at, UTC).isoformat(),
-            "ces": "", "_t": contact.occurred_at,
-        }
-        if rng.random() < 0.35:
-            customer.emit(t + rng.uniform(HOUR, 6 * HOUR), ET.EVENT_TYPE_SURVEY, ces=ces,
-                          contact_id=contact.contact_id, channel=channel)
+
+
+def _outcome(customer: _Customer, rng: np.random.Generator, issue: _Issue, contact: _Contact,
+             label: dict[str, object] | None) -> tuple[bool, float]:
+    """What a contact led to: resolution or not, a CES answer, maybe a survey and a complaint;
+    returns whether it resolved the issue and when the customer goes on."""
+    t = contact.finished_at
+    resolved = (rng.random() < FIRST_CONTACT_RESOLUTION[issue.intent]
+                - 0.12 * contact.transfers - 0.05 * issue.failures)
+    ces = _ces_answer(compute_features(customer.events, t), rng)
+    if rng.random() < 0.35:
+        customer.emit(t + rng.uniform(HOUR, 6 * HOUR), ET.EVENT_TYPE_SURVEY, ces=ces,
+                      contact_id=contact.event.contact_id, channel=issue.channel)
+        issue.answers.append(ces)
+        if label is not None:
             label["ces"] = ces
-            answers.append(ces)
-        labels.append(label)
-        if resolved:
-            return answers, t + HOUR
-        failures += 1
-        if failures >= 2 and rng.random() < 0.3:
-            _complaint(customer, rng, t + rng.uniform(HOUR, DAY), end)
-        t += float(rng.exponential(1.5)) * DAY + HOUR
-    return answers, t
+    if resolved:
+        return True, t + HOUR
+    issue.failures += 1
+    if issue.failures >= 2 and rng.random() < 0.3:
+        _complaint(customer, rng, t + rng.uniform(HOUR, DAY))
+    return False, t + float(rng.exponential(1.5)) * DAY + HOUR
 
 
 def _attempt(customer: _Customer, rng: np.random.Generator, t: float, channel: int,
-             intent: str) -> tuple[int, Event | None, float]:
-    """One assisted-contact attempt; returns (transfers, the contact or None, time after it)."""
+             intent: str) -> tuple[_Contact | None, float]:
+    """One assisted-contact attempt; returns the contact (None if abandoned) and the time after."""
     contact_id = f"{customer.customer_id}-K{len(customer.events) + 1:05d}"
     if channel == VOICE:
         steps = 1 + int(rng.poisson(2.0))
@@ -211,33 +323,78 @@ def _attempt(customer: _Customer, rng: np.random.Generator, t: float, channel: i
     if channel in (1, 2) and rng.random() < wait / (wait + 420.0):
         customer.emit(t + wait, ET.EVENT_TYPE_ABANDON, channel=channel, wait_seconds=wait,
                       contact_id=contact_id)
-        return 0, None, t + wait
+        return None, t + wait
     sentiment = float(np.clip(rng.normal(0.15 - wait / 900.0, 0.35), -1, 1))
-    contact = customer.emit(t, ET.EVENT_TYPE_CONTACT, channel=channel, intent=intent,
-                            wait_seconds=wait, sentiment=round(sentiment, 3), contact_id=contact_id)
+    event = customer.emit(t, ET.EVENT_TYPE_CONTACT, channel=channel, intent=intent,
+                          wait_seconds=wait, sentiment=round(sentiment, 3), contact_id=contact_id)
+    if event is None:
+        return None, t  # the simulation ends before this contact
     if channel == 3:
         customer.emit(t, ET.EVENT_TYPE_EMAIL_RECEIVED, channel=3, intent=intent,
                       contact_id=contact_id)
         if rng.random() < 0.56:
             customer.emit(t + rng.uniform(2 * HOUR, 2 * DAY), ET.EVENT_TYPE_EMAIL_ANSWERED,
                           channel=3, contact_id=contact_id)
-        return 0, contact, t + HOUR
+        return _Contact(event, 0, t + HOUR), t + HOUR
     transfers = int(rng.poisson(0.6 if intent == "technical" else 0.3))
     for i in range(transfers):
         customer.emit(t + wait + 120.0 * (i + 1), ET.EVENT_TYPE_TRANSFER, channel=channel,
                       contact_id=contact_id)
-    return transfers, contact, t + wait + 120.0 * (transfers + 1) + rng.uniform(120, 900)
+    finished = t + wait + 120.0 * (transfers + 1) + rng.uniform(120, 900)
+    return _Contact(event, transfers, finished), finished
 
 
-def _complaint(customer: _Customer, rng: np.random.Generator, t: float, end: float) -> None:
+def _complaint(customer: _Customer, rng: np.random.Generator, t: float) -> None:
     customer.emit(t, ET.EVENT_TYPE_COMPLAINT_OPENED, channel=3)
     if rng.random() < 0.6:
         t_ack = t + rng.uniform(0.2, 5) * DAY
-        if t_ack < end:
+        if t_ack < customer.end:
             customer.emit(t_ack, ET.EVENT_TYPE_COMPLAINT_ACKNOWLEDGED)
             t_res = t_ack + rng.uniform(1, 20) * DAY
-            if rng.random() < 0.6 and t_res < end:
+            if rng.random() < 0.6 and t_res < customer.end:
                 customer.emit(t_res, ET.EVENT_TYPE_COMPLAINT_RESOLVED)
+
+
+def _true_churn_probability(customer: _Customer, moment: _LabelMoment, horizon_end: float,
+                            samples: int, rng: np.random.Generator) -> float:
+    """P(churn date in (contact, horizon_end]) given the state at the contact (module docstring)."""
+    began = moment.issue.started_at
+    no_decision_yet, landed, still_there = 1.0, 0.0, 0.0
+    for decided_at, probability in moment.past_decisions:
+        first = no_decision_yet * probability  # this is the first decision to leave
+        landed += first * (_decided_by(decided_at, horizon_end) - _decided_by(decided_at, began))
+        still_there += first * (1.0 - _decided_by(decided_at, began))
+        no_decision_yet *= 1.0 - probability
+    if no_decision_yet > 0.0:
+        future = sum(_future_churn_chance(customer, moment, horizon_end, rng)
+                     for _ in range(samples)) / samples
+        landed += no_decision_yet * future
+    return landed / (still_there + no_decision_yet)
+
+
+def _future_churn_chance(customer: _Customer, moment: _LabelMoment, horizon_end: float,
+                         rng: np.random.Generator) -> float:
+    """One re-simulation from the contact on: the chance that the current issue or a later one
+    is the first to decide churn, with a churn date by `horizon_end`."""
+    twin = _Customer(customer.customer_id, horizon_end, customer.preferred_channel,
+                     customer.issues_per_second, customer.events[:moment.events_written])
+    at = moment.contact.event.occurred_at
+    answers, t = _attempts(twin, rng, moment.issue.copy(), at, None, moment.contact)
+    decisions = [(t, _churn_probability(twin, min(t, horizon_end), answers))]
+    arrivals = int(rng.poisson(customer.issues_per_second * (horizon_end - at)))
+    upcoming = sorted([*moment.due_issues, *rng.uniform(at, horizon_end, size=arrivals)])
+    last_start = horizon_end - CHURN_DELAY_DAYS[0] * DAY  # a later decision cannot land in time
+    for t_issue in upcoming:
+        start = max(float(t_issue), t)
+        if start >= last_start:
+            break
+        answers, t = _simulate_issue(twin, rng, start, None)
+        decisions.append((t, _churn_probability(twin, min(t, horizon_end), answers)))
+    chance, no_decision_yet = 0.0, 1.0
+    for decided_at, probability in decisions:
+        chance += no_decision_yet * probability * _decided_by(decided_at, horizon_end)
+        no_decision_yet *= 1.0 - probability
+    return chance
 
 
 def write_files(result: SimulationResult, out_dir: Path,
@@ -251,7 +408,7 @@ def write_files(result: SimulationResult, out_dir: Path,
             if progress:
                 progress(1)
     with labels_path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=["customer_id", "label_time", "ces", "churned"])
+        writer = csv.DictWriter(out, fieldnames=list(LABEL_COLUMNS))
         writer.writeheader()
         writer.writerows(sorted(result.labels, key=lambda r: (str(r["label_time"]),
                                                                str(r["customer_id"]))))

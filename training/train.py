@@ -26,6 +26,8 @@ from features.catalog import EFFORT_DRIVERS, FEATURE_SERVICE_NAME, MODEL_FEATURE
 from features.domain import (
     CHURN_HORIZON_DAYS,
     COMPLAINT_UNACKNOWLEDGED,
+    DEFAULT_EFFORT_HALF_LIFE_DAYS,
+    EFFORT_HALF_LIFE_CHOICES_DAYS,
     SENIOR_SHARE,
     ces_to_effort_score,
 )
@@ -33,19 +35,22 @@ from features.events import Event
 from training.baselines import plain_baseline, raw_event_counts
 from training.calibration import fit_calibration
 from training.dask_engine import fit_on_dask
+from training.dataset import DECAYED_FEATURE, TRUTH_COLUMN, half_life_column
 from training.evaluate import (
     churn_metrics,
     effort_by_answer,
     effort_metrics,
+    headroom_captured,
     per_channel,
     rule_flags,
     tradeoff_curve,
+    truth_reference,
 )
 from training.model_folder import write_folder
 from training.promotion_gate import incumbent_metrics, refusals
 from training.report import write_report
 from training.shap_summary import shap_summary
-from training.tuning import FOLDS, TRIALS, Tuned, metric_for, tune
+from training.tuning import FOLDS, TRIALS, Tuned, choose_column, metric_for, tune
 
 # The model predicts the CES answer, where lower means more effort: a driver can only lower it.
 EFFORT_MONOTONE = {
@@ -151,6 +156,8 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     e_train |= e_cal  # effort has no calibration step: its calibration rows train
     positives = churned[c_train].sum()
     imbalance = {"scale_pos_weight": float((c_train.sum() - positives) / max(positives, 1.0))}
+    decayed = _decayed_candidates(frame)
+    half_life, half_life_scores = _choose_half_life(x, churned, c_train, decayed, seed, imbalance)
     # Weighted positives skew probabilities, so the churn model is judged on ranking (ROC-AUC,
     # metric_for), not log loss; the calibration afterwards restores probabilities.
 
@@ -189,7 +196,9 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
             "effort": shap_summary(effort_model, x[e_test], MODEL_FEATURES, -1.0, seed),
         },
     }
-    compared = (incumbent_metrics(incumbent, MODEL_FEATURES, x[c_test], churned[c_test])
+    compared = (incumbent_metrics(incumbent, MODEL_FEATURES, x[c_test], churned[c_test],
+                                  _DECAYED_COLUMN,
+                                  {days: values[c_test] for days, values in decayed.items()})
                 if incumbent is not None else None)
     metrics["promotion_gate"] = {
         "incumbent": compared,
@@ -201,6 +210,15 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         counts = raw_event_counts(events, frame["customer_id"].astype(str).tolist(), moments)
         metrics["plain_baseline"] = plain_baseline(counts, churned, ces, c_train, c_test,
                                                    e_train, e_test, seed)
+    truth = (frame[TRUTH_COLUMN].to_numpy(dtype=np.float64) if TRUTH_COLUMN in frame
+             else np.full(len(frame), np.nan))
+    if not np.isnan(truth[c_test]).any():
+        metrics["truth"] = truth_reference(risk[c_test], rule[c_test], churned[c_test],
+                                           truth[c_test])
+        if "plain_baseline" in metrics:
+            metrics["truth"]["plain_baseline_headroom_captured"] = headroom_captured(
+                metrics["plain_baseline"]["churn_roc_auc"], metrics["churn"]["rule"]["roc_auc"],
+                metrics["truth"]["truth_roc_auc"])
 
     # Thresholds on every contact of the test period, labelled or not.
     period = (frame["event_timestamp"] >= frame["event_timestamp"][test_rows].min()).to_numpy()
@@ -227,6 +245,9 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "priors": {"effort_score": float(ces_to_effort_score(np.array([np.nanmean(ces)]))[0]),
                    "churn_risk": float(churned[has_churn].mean())},
         "churn_horizon_days": churn_horizon_days,
+        "effort_half_life_days": half_life,
+        "effort_half_life_cv_roc_auc": {f"{days:g}": score
+                                        for days, score in half_life_scores.items()},
         "effort_monotone_in": list(EFFORT_DRIVERS),
         "training_window": {"start": frame["event_timestamp"].min().isoformat(),
                             "end": frame["event_timestamp"].max().isoformat()},
@@ -248,6 +269,32 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     version, folder = write_folder(models_dir, created, effort_model, churn_model, manifest,
                                    metrics, headline, write_report)
     return TrainResult(version=version, folder=folder, metrics=headline)
+
+
+_DECAYED_COLUMN = MODEL_FEATURES.index(DECAYED_FEATURE)
+
+
+def _decayed_candidates(frame: pd.DataFrame) -> dict[float, np.ndarray]:
+    """effort_events_decayed at each candidate half-life, from the training frame's columns;
+    empty for a frame built without them."""
+    columns = {days: half_life_column(days) for days in EFFORT_HALF_LIFE_CHOICES_DAYS}
+    if not all(column in frame for column in columns.values()):
+        return {}
+    return {days: frame[column].to_numpy(dtype=np.float64) for days, column in columns.items()}
+
+
+def _choose_half_life(x: np.ndarray, churned: np.ndarray, rows: np.ndarray,
+                      decayed: dict[float, np.ndarray], seed: int,
+                      extra: dict[str, Any]) -> tuple[float, dict[float, float]]:
+    """The half-life of effort_events_decayed whose churn model cross-validates best on the
+    training rows; writes that variant into x's column. The default without candidates."""
+    if not decayed:
+        return DEFAULT_EFFORT_HALF_LIFE_DAYS, {}
+    best, scores = choose_column(base_params("binary", seed, extra), x[rows], churned[rows],
+                                 list(MODEL_FEATURES), _DECAYED_COLUMN,
+                                 {days: values[rows] for days, values in decayed.items()})
+    x[:, _DECAYED_COLUMN] = decayed[best]
+    return best, scores
 
 
 def _importance(effort_model: lgb.Booster, churn_model: lgb.Booster) -> dict[str, dict[str, float]]:
@@ -294,6 +341,8 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "effort_mae_ces": effort["mae_ces"], "effort_spearman": effort["spearman"],
         "plain_baseline_churn_roc_auc": metrics.get("plain_baseline", {}).get("churn_roc_auc"),
         "plain_baseline_effort_spearman": metrics.get("plain_baseline", {}).get("effort_spearman"),
+        "truth_churn_roc_auc": metrics.get("truth", {}).get("truth_roc_auc"),
+        "churn_headroom_captured": metrics.get("truth", {}).get("headroom_captured"),
         "senior_share_test_period": metrics["senior_share_test_period"],
         "degenerate": metrics["degenerate"],
         "promotion_refusals": metrics["promotion_gate"]["refusals"],

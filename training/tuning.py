@@ -77,6 +77,20 @@ def cv_rounds(params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[
     return _mean_rounds(_cross_validate(params, x, y, names)[1])
 
 
+def choose_column(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str],
+                  column: int, variants: dict[float, np.ndarray]) -> tuple[float, dict[float, float]]:
+    """Which variant of one input column cross-validates best with fixed parameters (LightGBM's
+    defaults over `base_params`); returns its key and every variant's mean score."""
+    maximize = base_params["metric"] == "auc"
+    scores = {}
+    for key, values in variants.items():
+        trial = x.copy()
+        trial[:, column] = values
+        scores[key] = float(np.mean(_cross_validate(base_params, trial, y, names)[0]))
+    best = (max if maximize else min)(scores, key=lambda key: scores[key])
+    return best, scores
+
+
 def tune(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str],
          seed: int, progress: Callable[[int], None] | None = None) -> Tuned:
     """The best of TRIALS parameter sets by expanding-window cross-validation on (x, y)."""

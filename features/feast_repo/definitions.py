@@ -8,7 +8,9 @@ from feast.types import Float64, Int64, String
 from features.catalog import (
     ENTITY_NAME,
     FEATURE_SERVICE_NAME,
+    FEATURE_SET_VERSION,
     FEATURE_VIEW_NAME,
+    FILE_SOURCE_NAME,
     JOIN_KEY,
     JOURNEY_FEATURES,
     OFFLINE_PATH,
@@ -27,7 +29,7 @@ customer = Entity(
 
 # Offline history of journey feature rows: a backfill part plus one part per live push.
 journey_file = FileSource(
-    name="journey_features_file",
+    name=FILE_SOURCE_NAME,
     path=OFFLINE_PATH,
     timestamp_field=TIMESTAMP_FIELD,
     description="Journey feature rows as computed at each event (folder of Parquet parts).",
@@ -57,11 +59,12 @@ customer_journey = FeatureView(
     description="Customer journey features from contact-center events.",
 )
 
-# Versioned feature service shared by training and serving; a new feature set gets _v2.
-effort_journey_v1 = FeatureService(
+# Versioned feature service shared by training and serving; a new feature set gets a new version
+# (features/catalog.py FEATURE_SET_VERSION) and new objects beside the old ones.
+effort_journey = FeatureService(
     name=FEATURE_SERVICE_NAME,
     features=[customer_journey],
-    description="Features of Effort's effort and churn models, version 1.",
+    description=f"Features of Effort's effort and churn models, version {FEATURE_SET_VERSION}.",
 )
 
-FEAST_OBJECTS = [customer, journey_file, journey_push, customer_journey, effort_journey_v1]
+FEAST_OBJECTS = [customer, journey_file, journey_push, customer_journey, effort_journey]

@@ -14,7 +14,7 @@ def run(args: argparse.Namespace) -> None:
     if end.tzinfo is None:
         end = end.replace(tzinfo=UTC)
     with progress_bar(args.customers, "simulating customers") as tick:
-        result = simulate(args.customers, args.days, end, args.seed, tick)
+        result = simulate(args.customers, args.days, end, args.seed, tick, args.truth_samples)
     with progress_bar(len(result.events), "writing events") as tick:
         events_path, labels_path = write_files(result, args.out, tick)
     print(f"SYNTHETIC demo data: {len(result.events):,} events for {args.customers:,} customers "

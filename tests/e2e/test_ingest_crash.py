@@ -12,6 +12,7 @@ from pathlib import Path
 
 from features.events import Event
 from features.journey import compute_features
+from features.state import state_path
 from features.store import apply_definitions, open_store
 from service.feature_reader import FeastFeatureReader
 from tests.helpers import wait_until
@@ -19,7 +20,7 @@ from training.simulate import simulate, write_files
 
 
 def _seen(repo: Path) -> int:
-    db = repo / "data" / "journey_state.db"
+    db = state_path(repo)
     if not db.exists():
         return 0
     with sqlite3.connect(db, timeout=30) as conn:

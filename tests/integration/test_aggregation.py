@@ -17,7 +17,7 @@ from features.catalog import FEATURE_NAMES, FEATURE_SERVICE_NAME, WINDOW_STATE_F
 from features.events import Event
 from features.journey import compute_features
 from features.recorder import JourneyRecorder
-from features.state import RedisJourneyState, SqliteJourneyState
+from features.state import RedisJourneyState, SqliteJourneyState, state_path
 from features.store import apply_definitions, open_store
 from features.window_state import RETAINED_SPAN, decode
 from service.feature_reader import FeastFeatureReader
@@ -48,7 +48,7 @@ def pipeline(request: pytest.FixtureRequest,
             redis.Redis(host=host, port=int(port)), prefix=f"agg{uuid.uuid4().hex[:6]}")
     else:
         store = open_store(repo)
-        state = SqliteJourneyState(repo / "data" / "journey_state.db")
+        state = SqliteJourneyState(state_path(repo))
     apply_definitions(store)
     yield Pipeline(JourneyRecorder(store, state, clock=lambda: NOW), FeastFeatureReader(store), repo,
                    store)
