@@ -149,8 +149,9 @@ REQUEST_FEATURES: tuple[FeatureSpec, ...] = (
                 "arriving contact.", _WAIT, "WAITING_NOW", "has waited {value:.0f} s in this contact"),
     FeatureSpec("request_ivr_steps", "int", "IVR steps so far in the arriving contact.", _IVR,
                 "IVR_STEPS_NOW", "went through {value} IVR steps in this contact"),
-    FeatureSpec("request_repeat_intent_7d", "int", "Contacts in the 7 days before this one with "
-                "the same intent; missing when the intent is unknown.", _FCR, "SAME_ISSUE_AGAIN",
+    FeatureSpec("request_repeat_intent_7d", "int", "Recorded contacts with the arriving "
+                "contact's intent in the 7 days up to scoring, the arriving one included once "
+                "recorded; missing when the intent is unknown.", _FCR, "SAME_ISSUE_AGAIN",
                 "contacted {value} times about this issue in the last 7 days"),
 )
 

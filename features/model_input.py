@@ -31,8 +31,10 @@ class ContactContext:
 def _repeats(events: Sequence[Event], intent: str, at: float) -> int | None:
     if not intent:
         return None
+    # Up to and including `at`: the arriving contact, recorded before Score as the contract asks
+    # and present at label_time in training, counts on both sides.
     return sum(1 for e in events if e.type == ET.EVENT_TYPE_CONTACT and e.intent == intent
-               and at - 7 * DAY < e.occurred_at < at)
+               and at - 7 * DAY < e.occurred_at <= at)
 
 
 def request_features(events: Sequence[Event], at: float,

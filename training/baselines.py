@@ -54,16 +54,16 @@ def raw_event_counts(events: Iterable[Event], customer_ids: Sequence[str],
 
 def plain_baseline(counts: np.ndarray, churned: np.ndarray, ces: np.ndarray,
                    churn_train: np.ndarray, churn_test: np.ndarray, effort_train: np.ndarray,
-                   effort_test: np.ndarray, seed: int) -> dict[str, Any]:
+                   effort_test: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, Any]:
     """Churn ROC-AUC and effort Spearman of LightGBM with its default settings on the counts,
-    its rounds chosen by the models' cross-validation, fitted on the models' training rows and
-    scored on their test rows."""
+    its rounds chosen by the models' cross-validation (`groups`: the rows' customer_groups),
+    fitted on the models' training rows and scored on their test rows."""
     names = [f"count_{i}" for i in range(counts.shape[1])]
 
     def fit(objective: str, rows: np.ndarray, y: np.ndarray) -> lgb.Booster:
         params = {**PARAMS, "objective": objective, "seed": seed,
                   "metric": metric_for(objective)}
-        rounds = cv_rounds(params, counts[rows], y[rows], names)
+        rounds = cv_rounds(params, counts[rows], y[rows], names, groups[rows])
         return lgb.train(params, lgb.Dataset(counts[rows], y[rows], feature_name=names),
                          num_boost_round=rounds)
 

@@ -242,7 +242,7 @@ it, {manifest['tuning']['trials']} trials), 10% churn calibration, 15% held-out 
 below are on the test rows.
 Thresholds: effort score &ge; {manifest['thresholds']['effort_score']:.1f} or churn risk &ge;
 {manifest['thresholds']['churn_risk']:.3f} (or an unacknowledged complaint) sends a contact senior:
-{metrics['senior_share_test_period']:.1%} of the test period's contacts, target
+{metrics['senior_share_test_period']:.1%} of the held-out customers' contacts, target
 {manifest['senior_share_target']:.0%}.</p>
 <h2>Models beside today's rule</h2>{side_by_side}
 <h2>Against the simulator's true probabilities</h2>{_truth(metrics.get("truth"))}

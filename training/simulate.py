@@ -21,7 +21,9 @@ the exact chance that one of its issues decides churn in time. It is empty when 
 
 import csv
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,34 +173,57 @@ def simulate(n_customers: int, days: int, end: datetime, seed: int,
              truth_samples: int = 0) -> SimulationResult:
     """Simulates `days` of journeys ending at `end` for customers C000001..; deterministic.
 
-    With `truth_samples` > 0 each label with a known outcome also gets its true churn
-    probability (module docstring); the events and labels do not depend on it.
+    With `truth_samples` > 0 each label whose horizon ends within the simulation also gets its
+    true churn probability (module docstring), computed on every core; the events and labels do
+    not depend on it. `progress` ticks once per customer done.
     """
     rng = np.random.default_rng(seed)
     end_ts = end.timestamp()
     start_ts = end_ts - days * DAY
     result = SimulationResult()
+    journeys = []
     for number in range(1, n_customers + 1):
         customer, moments, churn_at = _simulate_customer(f"C{number:06d}", rng, start_ts, end_ts)
-        horizon = CHURN_HORIZON_DAYS * DAY
         for moment in moments:
-            label, t = moment.label, moment.contact.event.occurred_at
-            label["true_churn_probability"] = ""
-            if churn_at is not None and churn_at <= t + horizon:
-                label["churned"] = "true"
-            elif t + horizon <= end_ts:
-                label["churned"] = "false"
-            else:
-                label["churned"] = ""  # horizon not over yet: outcome unknown
-            if truth_samples and t + horizon <= end_ts:
-                truth_rng = np.random.default_rng([seed, number])  # apart from the data's stream
-                label["true_churn_probability"] = round(_true_churn_probability(
-                    customer, moment, t + horizon, truth_samples, truth_rng), 6)
-            result.labels.append(label)
+            t = moment.contact.event.occurred_at
+            moment.label["churned"] = _outcome_of(churn_at, t, end_ts)
+            moment.label["true_churn_probability"] = ""
+            result.labels.append(moment.label)
         result.events.extend(customer.events)
-        if progress:
+        journeys.append((seed, number, customer, moments, end_ts, truth_samples))
+        if progress and not truth_samples:
             progress(1)
+    if truth_samples:
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for (*_, moments, _end, _samples), truths in zip(
+                    journeys, pool.map(_label_truths, journeys, chunksize=50), strict=True):
+                for moment, truth in zip(moments, truths, strict=True):
+                    if truth is not None:
+                        moment.label["true_churn_probability"] = round(truth, 6)
+                if progress:
+                    progress(1)
     return result
+
+
+def _outcome_of(churn_at: float | None, t: float, end: float) -> str:
+    """The churned column of a label at `t`: true, false, or empty while the horizon is open."""
+    horizon = CHURN_HORIZON_DAYS * DAY
+    if churn_at is not None and churn_at <= t + horizon:
+        return "true"
+    return "false" if t + horizon <= end else ""
+
+
+def _label_truths(journey: tuple[int, int, "_Customer", list["_LabelMoment"], float, int]
+                  ) -> list[float | None]:
+    """The true churn probability of each of one customer's labels; None while the horizon is
+    open. Its own random stream (seed, customer number) keeps it apart from the data's."""
+    seed, number, customer, moments, end, samples = journey
+    rng = np.random.default_rng([seed, number])
+    horizon = CHURN_HORIZON_DAYS * DAY
+    return [_true_churn_probability(customer, moment, moment.contact.event.occurred_at + horizon,
+                                    samples, rng)
+            if moment.contact.event.occurred_at + horizon <= end else None
+            for moment in moments]
 
 
 def _simulate_customer(customer_id: str, rng: np.random.Generator, start: float, end: float

@@ -1,9 +1,13 @@
 """Fits the effort and churn LightGBM models and writes a versioned model folder with a report.
 
-Rows are time-ordered. Each task splits its labelled rows by time: the first 75% train (their
-hyperparameters and boosting rounds chosen by expanding-window cross-validation within them,
-training/tuning.py), the next 10% calibrate churn probabilities (beta calibration, strictly
-increasing), the last 15% are the held-out test on which every reported metric is measured. Class
+Rows are time-ordered. Each task splits its labelled rows by customer (a stable hash of
+customer_id, so one customer's rows stay together): 75% of customers train (hyperparameters and
+boosting rounds chosen by expanding-window, customer-disjoint cross-validation within them,
+training/tuning.py), 10% calibrate churn probabilities (beta calibration, strictly increasing),
+15% are the held-out test on which every reported metric is measured. Splitting by customer
+rather than by time keeps a customer's churn outcome, which covers the 90 days after each of their
+labels, from teaching the model about the rows it is tested on; those customers are new to the
+model, as a live customer is. Class
 imbalance: positives are weighted by negatives/positives; calibration then restores true
 probabilities. Same data and seed give the same model bytes (deterministic LightGBM and search,
 fixed threads).
@@ -50,7 +54,15 @@ from training.model_folder import write_folder
 from training.promotion_gate import incumbent_metrics, refusals
 from training.report import write_report
 from training.shap_summary import shap_summary
-from training.tuning import FOLDS, TRIALS, Tuned, choose_column, metric_for, tune
+from training.tuning import (
+    FOLDS,
+    TRIALS,
+    Tuned,
+    choose_column,
+    customer_groups,
+    metric_for,
+    tune,
+)
 
 # The model predicts the CES answer, where lower means more effort: a driver can only lower it.
 EFFORT_MONOTONE = {
@@ -83,31 +95,30 @@ def base_params(objective: str, seed: int, extra: dict[str, Any]) -> dict[str, A
     }
 
 
-def fit_booster(objective: str, x: np.ndarray, y: np.ndarray, seed: int,
+def fit_booster(objective: str, x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int,
                 extra: dict[str, Any] | None = None, dask_client: Any = None,
                 progress: Callable[[int], None] | None = None) -> tuple[lgb.Booster, Tuned]:
     """A LightGBM booster on time-ordered rows, its hyperparameters and rounds chosen by
-    expanding-window cross-validation over the same rows, then fitted on all of them.
+    expanding-window cross-validation over the same rows (`groups`: their customer groups), then
+    fitted on all of them.
 
     With a Dask client the final fit runs with lightgbm.dask across the cluster's workers.
     """
-    tuned = tune(base_params(objective, seed, extra or {}), x, y, list(MODEL_FEATURES), seed,
-                 progress)
+    tuned = tune(base_params(objective, seed, extra or {}), x, y, list(MODEL_FEATURES), groups,
+                 seed, progress)
     if dask_client is not None:
         return fit_on_dask(dask_client, tuned.params, MODEL_FEATURES, x, y, tuned.rounds), tuned
     train = lgb.Dataset(x, y, feature_name=list(MODEL_FEATURES), free_raw_data=False)
     return lgb.train(tuned.params, train, num_boost_round=tuned.rounds), tuned
 
 
-def split_by_time(mask: np.ndarray) -> list[np.ndarray]:
-    """The rows selected by mask cut into SPLITS by position (rows are time-ordered)."""
-    index = np.flatnonzero(mask)
-    bounds = [*np.cumsum([0, *[round(len(index) * s) for s in SPLITS[:-1]]]).tolist(), len(index)]
+def split_by_customer(mask: np.ndarray, customer_ids: Sequence[str]) -> list[np.ndarray]:
+    """The rows selected by mask, split into SPLITS (train, calibration, test) by customer."""
+    bucket = customer_groups(customer_ids, 100, salt="split")
+    bounds = np.cumsum([0, *[round(share * 100) for share in SPLITS]])
     parts = []
-    for start, end in itertools.pairwise(bounds):
-        part = np.zeros_like(mask)
-        part[index[start:end]] = True
-        parts.append(part)
+    for low, high in itertools.pairwise(bounds):
+        parts.append(mask & (bucket >= low) & (bucket < high))
     return parts
 
 
@@ -151,13 +162,16 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         raise ValueError(f"too few labelled rows to train: need at least {MIN_LABELS} CES answers "
                          f"and {MIN_LABELS} churn outcomes older than the {churn_horizon_days}-day "
                          f"horizon (have {int(has_ces.sum())} and {int(has_churn.sum())})")
-    e_train, e_cal, e_test = split_by_time(has_ces)
-    c_train, c_cal, c_test = split_by_time(has_churn)
+    customers = frame["customer_id"].astype(str).tolist()
+    e_train, e_cal, e_test = split_by_customer(has_ces, customers)
+    c_train, c_cal, c_test = split_by_customer(has_churn, customers)
+    groups = customer_groups(customers, FOLDS)
     e_train |= e_cal  # effort has no calibration step: its calibration rows train
     positives = churned[c_train].sum()
     imbalance = {"scale_pos_weight": float((c_train.sum() - positives) / max(positives, 1.0))}
     decayed = _decayed_candidates(frame)
-    half_life, half_life_scores = _choose_half_life(x, churned, c_train, decayed, seed, imbalance)
+    half_life, half_life_scores = _choose_half_life(x, churned, c_train, groups, decayed, seed,
+                                                    imbalance)
     # Weighted positives skew probabilities, so the churn model is judged on ranking (ROC-AUC,
     # metric_for), not log loss; the calibration afterwards restores probabilities.
 
@@ -165,10 +179,10 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         return progress(what, TRIALS) if progress else None
 
     effort_model, effort_tuned = fit_booster(
-        "regression", x[e_train], ces[e_train], seed, EFFORT_MONOTONE, dask_client,
+        "regression", x[e_train], ces[e_train], groups[e_train], seed, EFFORT_MONOTONE, dask_client,
         trials("tuning the effort model: trials"))
     churn_model, churn_tuned = fit_booster(
-        "binary", x[c_train], churned[c_train], seed, imbalance, dask_client,
+        "binary", x[c_train], churned[c_train], groups[c_train], seed, imbalance, dask_client,
         trials("tuning the churn model: trials"))
     calibrator = fit_calibration(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
 
@@ -207,9 +221,9 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     }
     if events is not None:
         moments = frame["event_timestamp"].map(lambda stamp: stamp.timestamp()).to_numpy()
-        counts = raw_event_counts(events, frame["customer_id"].astype(str).tolist(), moments)
+        counts = raw_event_counts(events, customers, moments)
         metrics["plain_baseline"] = plain_baseline(counts, churned, ces, c_train, c_test,
-                                                   e_train, e_test, seed)
+                                                   e_train, e_test, groups, seed)
     truth = (frame[TRUTH_COLUMN].to_numpy(dtype=np.float64) if TRUTH_COLUMN in frame
              else np.full(len(frame), np.nan))
     if not np.isnan(truth[c_test]).any():
@@ -220,8 +234,8 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                 metrics["plain_baseline"]["churn_roc_auc"], metrics["churn"]["rule"]["roc_auc"],
                 metrics["truth"]["truth_roc_auc"])
 
-    # Thresholds on every contact of the test period, labelled or not.
-    period = (frame["event_timestamp"] >= frame["event_timestamp"][test_rows].min()).to_numpy()
+    # Thresholds on every contact of the held-out customers, labelled or not.
+    period = split_by_customer(np.ones(len(frame), dtype=bool), customers)[2]
     effort_period, churn_period = ces_to_effort_score(predicted_ces[period]), risk[period]
     unack = frame["complaint_state"].to_numpy()[period] == COMPLAINT_UNACKNOWLEDGED
     t_effort, t_churn = fit_thresholds(effort_period, churn_period, unack, senior_share)
@@ -283,7 +297,7 @@ def _decayed_candidates(frame: pd.DataFrame) -> dict[float, np.ndarray]:
     return {days: frame[column].to_numpy(dtype=np.float64) for days, column in columns.items()}
 
 
-def _choose_half_life(x: np.ndarray, churned: np.ndarray, rows: np.ndarray,
+def _choose_half_life(x: np.ndarray, churned: np.ndarray, rows: np.ndarray, groups: np.ndarray,
                       decayed: dict[float, np.ndarray], seed: int,
                       extra: dict[str, Any]) -> tuple[float, dict[float, float]]:
     """The half-life of effort_events_decayed whose churn model cross-validates best on the
@@ -291,7 +305,7 @@ def _choose_half_life(x: np.ndarray, churned: np.ndarray, rows: np.ndarray,
     if not decayed:
         return DEFAULT_EFFORT_HALF_LIFE_DAYS, {}
     best, scores = choose_column(base_params("binary", seed, extra), x[rows], churned[rows],
-                                 list(MODEL_FEATURES), _DECAYED_COLUMN,
+                                 list(MODEL_FEATURES), groups[rows], _DECAYED_COLUMN,
                                  {days: values[rows] for days, values in decayed.items()})
     x[:, _DECAYED_COLUMN] = decayed[best]
     return best, scores

@@ -1,13 +1,17 @@
 """Chooses the boosting rounds and main hyperparameters by time-ordered cross-validation.
 
-The rows that train a model (time-ordered) are cut into FOLDS + 1 consecutive blocks; fold k
-trains on blocks 0..k and validates on block k + 1 (an expanding window, so no fold learns from
-the future it is judged on). A bounded, seeded Optuna search (TPE, TRIALS trials) picks the
+The rows that train a model (time-ordered) are cut into FOLDS + 1 consecutive blocks, and their
+customers into FOLDS groups (customer_groups); fold k trains on blocks 0..k without group k's
+customers and validates on group k's rows of block k + 1. It is an expanding window, so no fold
+learns from the future it is judged on, and customer-disjoint, because a churn label tells how the
+customer's next 90 days went: a fold that trained on a customer's earlier rows would be judged on
+outcomes it has already seen. A bounded, seeded Optuna search (TPE, TRIALS trials) picks the
 parameters with the best mean validation score; the rounds are the mean of the folds' best rounds.
 The same rows and seed give the same choice, hence the same model bytes.
 """
 
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +45,22 @@ def _mean_rounds(fold_rounds: list[int]) -> int:
     return max(1, round(float(np.mean(fold_rounds))))
 
 
-def expanding_folds(rows: int, folds: int = FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, validation) row positions of each fold over `rows` time-ordered rows."""
+def customer_groups(customer_ids: Sequence[str], groups: int, salt: str = "fold") -> np.ndarray:
+    """A stable group number (0..groups-1) per row from its customer id: a customer's rows are
+    always in one group, whatever else is in the data."""
+    return np.array([zlib.crc32(f"{salt}:{customer}".encode()) % groups
+                     for customer in customer_ids], dtype=np.int64)
+
+
+def expanding_folds(groups: np.ndarray, folds: int = FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, validation) row positions of each fold over time-ordered rows whose customer
+    groups (0..folds-1) are `groups`."""
+    rows = len(groups)
     bounds = np.linspace(0, rows, folds + 2).round().astype(int)
-    return [(np.arange(0, bounds[k + 1]), np.arange(bounds[k + 1], bounds[k + 2]))
+    position = np.arange(rows)
+    return [(np.flatnonzero((position < bounds[k + 1]) & (groups != k)),
+             np.flatnonzero((position >= bounds[k + 1]) & (position < bounds[k + 2])
+                            & (groups == k)))
             for k in range(folds)]
 
 
@@ -58,11 +74,11 @@ def _search_space(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def _cross_validate(params: dict[str, Any], x: np.ndarray, y: np.ndarray,
-                    names: list[str]) -> tuple[list[float], list[int]]:
+def _cross_validate(params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str],
+                    groups: np.ndarray) -> tuple[list[float], list[int]]:
     metric = params["metric"]
     scores, rounds = [], []
-    for train_rows, valid_rows in expanding_folds(len(y)):
+    for train_rows, valid_rows in expanding_folds(groups):
         train = lgb.Dataset(x[train_rows], y[train_rows], feature_name=names, free_raw_data=False)
         valid = lgb.Dataset(x[valid_rows], y[valid_rows], reference=train)
         booster = lgb.train(params, train, num_boost_round=MAX_ROUNDS, valid_sets=[valid],
@@ -72,13 +88,15 @@ def _cross_validate(params: dict[str, Any], x: np.ndarray, y: np.ndarray,
     return scores, rounds
 
 
-def cv_rounds(params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str]) -> int:
+def cv_rounds(params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str],
+              groups: np.ndarray) -> int:
     """Boosting rounds for fixed parameters, by the same expanding-window cross-validation."""
-    return _mean_rounds(_cross_validate(params, x, y, names)[1])
+    return _mean_rounds(_cross_validate(params, x, y, names, groups)[1])
 
 
 def choose_column(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str],
-                  column: int, variants: dict[float, np.ndarray]) -> tuple[float, dict[float, float]]:
+                  groups: np.ndarray, column: int, variants: dict[float, np.ndarray]
+                  ) -> tuple[float, dict[float, float]]:
     """Which variant of one input column cross-validates best with fixed parameters (LightGBM's
     defaults over `base_params`); returns its key and every variant's mean score."""
     maximize = base_params["metric"] == "auc"
@@ -86,19 +104,21 @@ def choose_column(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, nam
     for key, values in variants.items():
         trial = x.copy()
         trial[:, column] = values
-        scores[key] = float(np.mean(_cross_validate(base_params, trial, y, names)[0]))
+        scores[key] = float(np.mean(_cross_validate(base_params, trial, y, names, groups)[0]))
     best = (max if maximize else min)(scores, key=lambda key: scores[key])
     return best, scores
 
 
 def tune(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str],
-         seed: int, progress: Callable[[int], None] | None = None) -> Tuned:
-    """The best of TRIALS parameter sets by expanding-window cross-validation on (x, y)."""
+         groups: np.ndarray, seed: int, progress: Callable[[int], None] | None = None) -> Tuned:
+    """The best of TRIALS parameter sets by expanding-window, customer-disjoint cross-validation
+    on (x, y), rows time-ordered, `groups` their customer_groups."""
     maximize = base_params["metric"] == "auc"
     measured: dict[int, tuple[list[float], list[int]]] = {}
 
     def objective(trial: optuna.Trial) -> float:
-        scores, rounds = _cross_validate({**base_params, **_search_space(trial)}, x, y, names)
+        scores, rounds = _cross_validate({**base_params, **_search_space(trial)}, x, y, names,
+                                         groups)
         measured[trial.number] = (scores, rounds)
         if progress:
             progress(1)

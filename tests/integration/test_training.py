@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from features.backfill import load_history
-from features.catalog import EFFORT_DRIVERS, MODEL_FEATURES
+from features.catalog import EFFORT_DRIVERS, FEATURE_SERVICE_NAME, MODEL_FEATURES
+from features.domain import EFFORT_HALF_LIFE_CHOICES_DAYS
 from features.event_files import read_events
 from features.events import ET, Event
 from features.model_input import ContactContext, recorded_contact
@@ -22,10 +23,10 @@ from service.models import ModelBundleError, load_bundle
 from service.scorer import ScoreInput, Scorer
 from tests.helpers import DemoWorld
 from training.dask_engine import local_client
-from training.dataset import training_frame
+from training.dataset import DECAYED_FEATURE, half_life_column, training_frame
 from training.model_folder import CHURN_MODEL, EFFORT_MODEL, ModelFolderError
 from training.registry import current_folder, promote
-from training.train import split_by_time, train_models
+from training.train import split_by_customer, train_models
 
 
 def test_model_folder_is_complete_and_loads(demo_world: DemoWorld) -> None:
@@ -33,7 +34,12 @@ def test_model_folder_is_complete_and_loads(demo_world: DemoWorld) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["version"] == demo_world.version == folder.name
     assert manifest["features"] == list(MODEL_FEATURES)
-    assert manifest["feature_service"] == "effort_journey_v1"
+    assert manifest["feature_service"] == FEATURE_SERVICE_NAME == "effort_journey_v2"
+    # The half-life of effort_events_decayed was chosen by cross-validation among the candidates.
+    assert manifest["effort_half_life_days"] in EFFORT_HALF_LIFE_CHOICES_DAYS
+    scores = manifest["effort_half_life_cv_roc_auc"]
+    assert set(scores) == {f"{days:g}" for days in EFFORT_HALF_LIFE_CHOICES_DAYS}
+    assert scores[f"{manifest['effort_half_life_days']:g}"] == max(scores.values())
     assert manifest["synthetic_data"] is True
     assert set(manifest["checksums"]) == {"effort.lgb.txt", "churn.lgb.txt"}
     assert {"lightgbm", "feast", "python"} <= set(manifest["libraries"])
@@ -46,6 +52,9 @@ def test_models_beat_the_rule_and_are_calibrated(demo_world: DemoWorld) -> None:
     folder = current_folder(demo_world.models_dir)
     headline = json.loads((folder / "manifest.json").read_text())["metrics"]
     assert headline["churn_roc_auc"] > headline["rule_baseline_roc_auc"]
+    # The simulator's true probabilities bound the ranking from above, on the same rows.
+    assert headline["truth_churn_roc_auc"] > headline["churn_roc_auc"]
+    assert 0 < headline["churn_headroom_captured"] < 1
     # Same-share lift is too noisy on 3,000 customers; `make demo` reports it on 10,000.
     assert headline["churn_lift_at_senior_share"] > headline["rule_baseline_lift"]
     assert headline["effort_spearman"] > 0.5
@@ -59,7 +68,8 @@ def test_models_beat_the_rule_and_are_calibrated(demo_world: DemoWorld) -> None:
     # from it (in this small world it does), which no calibration can know about.
     frame = demo_world.frame
     closed = frame["event_timestamp"] <= frame["event_timestamp"].max() - pd.Timedelta(days=90)
-    _, calibration_rows, _ = split_by_time((frame["churned"].notna() & closed).to_numpy())
+    _, calibration_rows, _ = split_by_customer((frame["churned"].notna() & closed).to_numpy(),
+                                               frame["customer_id"].astype(str).tolist())
     drift = abs(churn["base_rate"] - frame["churned"].to_numpy()[calibration_rows].mean())
     assert calibrated_gap < 0.02 + drift and calibrated_gap < raw_gap  # class weights inflate raw
     # The plain baseline ran on the same test rows (its figures are in the report and the note).
@@ -132,6 +142,17 @@ def test_model_for_other_features_is_refused(demo_world: DemoWorld) -> None:
         load_bundle(current_folder(demo_world.models_dir), (*MODEL_FEATURES, "shoe_size"))
 
 
+def test_model_of_another_feature_service_is_refused(demo_world: DemoWorld,
+                                                     tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(current_folder(demo_world.models_dir), copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest,
+                                                    "feature_service": "effort_journey_v1"}))
+    with pytest.raises(ModelBundleError, match="feature service effort_journey_v1"):
+        load_bundle(copy, MODEL_FEATURES)
+
+
 def test_dask_engine_trains_a_servable_model(demo_world: DemoWorld, tmp_path: Path) -> None:
     with local_client() as client:
         result = train_models(demo_world.frame, tmp_path, seed=5, dask_client=client)
@@ -174,6 +195,8 @@ def test_training_rows_equal_what_the_service_builds_at_the_same_moment(
                                                ivr_steps_so_far=contact.ivr_steps_so_far,
                                                include_features=True)])[0]
         trained = {name: float(row[name]) for name in MODEL_FEATURES if not np.isnan(row[name])}
+        # The model's input carries effort_events_decayed at the half-life training chose.
+        trained[DECAYED_FEATURE] = float(row[half_life_column(bundle.effort_half_life_days)])
         assert served.customer_known
         assert served.features == pytest.approx(trained, abs=1e-9), (customer, at)
 

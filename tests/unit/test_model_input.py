@@ -43,13 +43,15 @@ def test_a_training_row_equals_the_serving_row_of_the_same_contact() -> None:
     contact = recorded_contact(events, at)
     assert contact == ContactContext(VOICE, "billing", 42.0, 2)
     training_row = input_vector(events, at, contact)
-    # The routing system describes the same contact in its request before it is recorded.
+    # The routing system records the contact, then describes it in its request; Score runs a
+    # moment later.
     request = ScoreInput("C1", channel=VOICE, intent="billing", queue_wait_seconds=42.0,
                          ivr_steps_so_far=2)
-    serving_row = input_vector(events, at, request.contact)
-    np.testing.assert_array_equal(training_row, serving_row)
+    serving_row = input_vector(events, at + 0.05, request.contact)
+    journey = len(FEATURE_NAMES)
+    np.testing.assert_array_equal(training_row[journey:], serving_row[journey:])
     values = dict(zip(MODEL_FEATURES, serving_row, strict=True))
-    assert values["request_repeat_intent_7d"] == 1  # the contact 2 days earlier, not itself
+    assert values["request_repeat_intent_7d"] == 2  # the contact 2 days earlier, and itself
     assert values["request_ivr_steps"] == 2 and values["request_queue_wait_seconds"] == 42.0
 
 
@@ -59,3 +61,5 @@ def test_a_request_without_a_channel_has_no_wait_or_ivr_steps() -> None:
                    strict=True))
     assert all(math.isnan(row[name]) for name in REQUEST_FEATURE_NAMES[:3])
     assert row["request_repeat_intent_7d"] == 1
+    assert dict(zip(MODEL_FEATURES, input_vector(events, NOW - DAY, ContactContext(2, "order")),
+                    strict=True))["request_repeat_intent_7d"] == 1  # at its own moment: itself
