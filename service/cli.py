@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from features.domain import SENIOR_SHARE
+from features.domain import LONG_WINDOW_DAYS, SENIOR_SHARE
 
 DEFAULT_DEMO_DIR = Path("var/demo")
 
@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Simulate customer journeys (synthetic) and write "
                        "events.jsonl and labels.csv in the documented schema.")
     p.add_argument("--customers", type=_positive, default=10_000, help="customers (default 10000)")
-    p.add_argument("--days", type=_positive, default=180, help="days simulated (default 180)")
+    p.add_argument("--days", type=_positive, default=180, help="days with labels (default 180)")
+    p.add_argument("--history-days", type=_non_negative, default=LONG_WINDOW_DAYS,
+                   help="days simulated before them, events only, so that the longest feature "
+                   f"windows are complete at every label (default {LONG_WINDOW_DAYS})")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--end", help="last simulated moment, ISO 8601 (default: the current hour, UTC)")
     p.add_argument("--out", type=Path, default=DEFAULT_DEMO_DIR, help="output folder")

@@ -62,7 +62,7 @@ def redis_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
     """SYNTHETIC events and labels for 3,000 customers, loaded into SQLite and trained on."""
     root = tmp_path_factory.mktemp("world")
-    result = simulate(SIM_CUSTOMERS, 180, SIM_END, seed=11, truth_samples=4)
+    result = simulate(SIM_CUSTOMERS, 180, SIM_END, seed=11, truth_samples=4, history_days=90)
     events, labels = write_files(result, root / "demo")
     repo = root / "repo"
     store = open_store(repo)

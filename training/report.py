@@ -236,10 +236,11 @@ font-weight:bold}}img{{max-width:100%}}</style></head><body>
 outcomes with a closed {manifest['churn_horizon_days']}-day horizon), labels from
 {html.escape(manifest['training_window']['start'])} to
 {html.escape(manifest['training_window']['end'])}, feature service
-<code>{html.escape(manifest['feature_service'])}</code>. Time-ordered splits: 75% train (rounds and
-hyperparameters by {manifest['tuning']['folds']}-fold expanding-window cross-validation within
-it, {manifest['tuning']['trials']} trials), 10% churn calibration, 15% held-out test; all figures
-below are on the test rows.
+<code>{html.escape(manifest['feature_service'])}</code>. Split by customer: 85% of customers train
+(rounds and hyperparameters by {manifest['tuning']['folds']}-fold expanding-window,
+customer-disjoint cross-validation within them, {manifest['tuning']['trials']} trials; churn
+calibrated on their out-of-fold scores), 15% are held out; all figures below are on the held-out
+customers' rows, customers the models never saw.
 Thresholds: effort score &ge; {manifest['thresholds']['effort_score']:.1f} or churn risk &ge;
 {manifest['thresholds']['churn_risk']:.3f} (or an unacknowledged complaint) sends a contact senior:
 {metrics['senior_share_test_period']:.1%} of the held-out customers' contacts, target

@@ -170,8 +170,12 @@ def _decided_by(decided_at: float, moment: float) -> float:
 
 def simulate(n_customers: int, days: int, end: datetime, seed: int,
              progress: Callable[[int], None] | None = None,
-             truth_samples: int = 0) -> SimulationResult:
+             truth_samples: int = 0, history_days: int = 0) -> SimulationResult:
     """Simulates `days` of journeys ending at `end` for customers C000001..; deterministic.
+
+    `history_days` more are simulated before them, with events but no labels, so that every
+    label has that much history behind it, as in a contact center that did not open yesterday
+    (LONG_WINDOW_DAYS makes the longest windows complete).
 
     With `truth_samples` > 0 each label whose horizon ends within the simulation also gets its
     true churn probability (module docstring), computed on every core; the events and labels do
@@ -179,11 +183,13 @@ def simulate(n_customers: int, days: int, end: datetime, seed: int,
     """
     rng = np.random.default_rng(seed)
     end_ts = end.timestamp()
-    start_ts = end_ts - days * DAY
+    start_ts = end_ts - (days + history_days) * DAY
+    labels_from = end_ts - days * DAY
     result = SimulationResult()
     journeys = []
     for number in range(1, n_customers + 1):
         customer, moments, churn_at = _simulate_customer(f"C{number:06d}", rng, start_ts, end_ts)
+        moments = [m for m in moments if m.contact.event.occurred_at >= labels_from]
         for moment in moments:
             t = moment.contact.event.occurred_at
             moment.label["churned"] = _outcome_of(churn_at, t, end_ts)

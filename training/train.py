@@ -1,10 +1,12 @@
 """Fits the effort and churn LightGBM models and writes a versioned model folder with a report.
 
 Rows are time-ordered. Each task splits its labelled rows by customer (a stable hash of
-customer_id, so one customer's rows stay together): 75% of customers train (hyperparameters and
+customer_id, so one customer's rows stay together): 85% of customers train (hyperparameters and
 boosting rounds chosen by expanding-window, customer-disjoint cross-validation within them,
-training/tuning.py), 10% calibrate churn probabilities (beta calibration, strictly increasing),
-15% are the held-out test on which every reported metric is measured. Splitting by customer
+training/tuning.py), 15% are the held-out test on which every reported metric is measured. Churn
+probabilities are calibrated (beta calibration, strictly increasing) on out-of-fold scores of all
+training rows: the tuned model refitted once per customer fold, each scoring the customers it did
+not see, so calibration learns from every training customer rather than a small slice. Splitting by customer
 rather than by time keeps a customer's churn outcome, which covers the 90 days after each of their
 labels, from teaching the model about the rows it is tested on; those customers are new to the
 model, as a live customer is. Class
@@ -69,8 +71,8 @@ EFFORT_MONOTONE = {
     "monotone_constraints": [-1 if name in EFFORT_DRIVERS else 0 for name in MODEL_FEATURES],
     "monotone_constraints_method": "advanced",
 }
-# Train (hyperparameters and rounds by cross-validation within it), calibration, test.
-SPLITS = (0.75, 0.10, 0.15)
+# Train (hyperparameters and rounds by cross-validation within it; calibration out of fold), test.
+SPLITS = (0.85, 0.15)
 # A fit this weak is reported and refused for promotion (training/pipeline.py).
 MIN_TREES = 10
 MIN_CV_ROC_AUC = 0.55
@@ -113,7 +115,7 @@ def fit_booster(objective: str, x: np.ndarray, y: np.ndarray, groups: np.ndarray
 
 
 def split_by_customer(mask: np.ndarray, customer_ids: Sequence[str]) -> list[np.ndarray]:
-    """The rows selected by mask, split into SPLITS (train, calibration, test) by customer."""
+    """The rows selected by mask, split into SPLITS (train, test) by customer."""
     bucket = customer_groups(customer_ids, 100, salt="split")
     bounds = np.cumsum([0, *[round(share * 100) for share in SPLITS]])
     parts = []
@@ -163,15 +165,16 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                          f"and {MIN_LABELS} churn outcomes older than the {churn_horizon_days}-day "
                          f"horizon (have {int(has_ces.sum())} and {int(has_churn.sum())})")
     customers = frame["customer_id"].astype(str).tolist()
-    e_train, e_cal, e_test = split_by_customer(has_ces, customers)
-    c_train, c_cal, c_test = split_by_customer(has_churn, customers)
+    e_train, e_test = split_by_customer(has_ces, customers)
+    c_train, c_test = split_by_customer(has_churn, customers)
     groups = customer_groups(customers, FOLDS)
-    e_train |= e_cal  # effort has no calibration step: its calibration rows train
     positives = churned[c_train].sum()
     imbalance = {"scale_pos_weight": float((c_train.sum() - positives) / max(positives, 1.0))}
     decayed = _decayed_candidates(frame)
-    half_life, half_life_scores = _choose_half_life(x, churned, c_train, groups, decayed, seed,
-                                                    imbalance)
+    half_life, half_life_scores = _choose_half_life(
+        x, churned, c_train, groups, decayed, seed, imbalance,
+        progress("choosing the half-life of effort_events_decayed: candidates", len(decayed))
+        if progress and decayed else None)
     # Weighted positives skew probabilities, so the churn model is judged on ranking (ROC-AUC,
     # metric_for), not log loss; the calibration afterwards restores probabilities.
 
@@ -184,7 +187,9 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     churn_model, churn_tuned = fit_booster(
         "binary", x[c_train], churned[c_train], groups[c_train], seed, imbalance, dask_client,
         trials("tuning the churn model: trials"))
-    calibrator = fit_calibration(np.asarray(churn_model.predict(x[c_cal])), churned[c_cal])
+    calibrator = fit_calibration(
+        _out_of_fold_scores(churn_tuned, x[c_train], churned[c_train], groups[c_train]),
+        churned[c_train])
 
     # One prediction per row; every split and metric below reads from these.
     raw_churn = np.asarray(churn_model.predict(x))
@@ -267,7 +272,8 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                             "end": frame["event_timestamp"].max().isoformat()},
         "rows": {"total": len(frame), "ces_labels": int(has_ces.sum()),
                  "churn_labels": int(has_churn.sum())},
-        "splits": dict(zip(("train", "calibration", "test"), SPLITS, strict=True)),
+        "splits": dict(zip(("train", "test"), SPLITS, strict=True)),
+        "churn_calibration_rows": f"out-of-fold scores of the training rows, {FOLDS} customer folds",
         "tuning": {"folds": FOLDS, "trials": TRIALS, "effort": _tuning(effort_tuned),
                    "churn": _tuning(churn_tuned)},
         "synthetic_data": synthetic,
@@ -288,6 +294,18 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
 _DECAYED_COLUMN = MODEL_FEATURES.index(DECAYED_FEATURE)
 
 
+def _out_of_fold_scores(tuned: Tuned, x: np.ndarray, y: np.ndarray,
+                        groups: np.ndarray) -> np.ndarray:
+    """Raw scores of every row from the tuned model fitted without that row's customer group."""
+    scores = np.empty(len(y), dtype=np.float64)
+    for group in np.unique(groups):
+        held_out = groups == group
+        train = lgb.Dataset(x[~held_out], y[~held_out], feature_name=list(MODEL_FEATURES))
+        booster = lgb.train(tuned.params, train, num_boost_round=tuned.rounds)
+        scores[held_out] = booster.predict(x[held_out])
+    return scores
+
+
 def _decayed_candidates(frame: pd.DataFrame) -> dict[float, np.ndarray]:
     """effort_events_decayed at each candidate half-life, from the training frame's columns;
     empty for a frame built without them."""
@@ -298,15 +316,17 @@ def _decayed_candidates(frame: pd.DataFrame) -> dict[float, np.ndarray]:
 
 
 def _choose_half_life(x: np.ndarray, churned: np.ndarray, rows: np.ndarray, groups: np.ndarray,
-                      decayed: dict[float, np.ndarray], seed: int,
-                      extra: dict[str, Any]) -> tuple[float, dict[float, float]]:
+                      decayed: dict[float, np.ndarray], seed: int, extra: dict[str, Any],
+                      progress: Callable[[int], None] | None = None
+                      ) -> tuple[float, dict[float, float]]:
     """The half-life of effort_events_decayed whose churn model cross-validates best on the
     training rows; writes that variant into x's column. The default without candidates."""
     if not decayed:
         return DEFAULT_EFFORT_HALF_LIFE_DAYS, {}
     best, scores = choose_column(base_params("binary", seed, extra), x[rows], churned[rows],
                                  list(MODEL_FEATURES), groups[rows], _DECAYED_COLUMN,
-                                 {days: values[rows] for days, values in decayed.items()})
+                                 {days: values[rows] for days, values in decayed.items()},
+                                 progress)
     x[:, _DECAYED_COLUMN] = decayed[best]
     return best, scores
 

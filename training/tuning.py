@@ -95,7 +95,8 @@ def cv_rounds(params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[
 
 
 def choose_column(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, names: list[str],
-                  groups: np.ndarray, column: int, variants: dict[float, np.ndarray]
+                  groups: np.ndarray, column: int, variants: dict[float, np.ndarray],
+                  progress: Callable[[int], None] | None = None
                   ) -> tuple[float, dict[float, float]]:
     """Which variant of one input column cross-validates best with fixed parameters (LightGBM's
     defaults over `base_params`); returns its key and every variant's mean score."""
@@ -105,6 +106,8 @@ def choose_column(base_params: dict[str, Any], x: np.ndarray, y: np.ndarray, nam
         trial = x.copy()
         trial[:, column] = values
         scores[key] = float(np.mean(_cross_validate(base_params, trial, y, names, groups)[0]))
+        if progress:
+            progress(1)
     best = (max if maximize else min)(scores, key=lambda key: scores[key])
     return best, scores
 

@@ -47,13 +47,15 @@ def run(args: argparse.Namespace) -> None:
             bars.close()
     m = result.metrics
     tag = "SYNTHETIC data" if args.synthetic else "your data"
-    _note(f"metrics on {tag} (held-out test = latest 15% of labels): churn ROC-AUC "
+    _note(f"metrics on {tag} (held-out test = 15% of customers): churn ROC-AUC "
           f"{m['churn_roc_auc']:.3f} (rule {m['rule_baseline_roc_auc']:.3f}), lift at senior share "
           f"{m['churn_lift_at_senior_share']:.2f} (rule's lift {m['rule_baseline_lift']:.2f} at "
           f"its own share), effort MAE {m['effort_mae_ces']:.2f} CES points, Spearman "
           f"{m['effort_spearman']:.3f}; plain LightGBM on raw event counts: churn ROC-AUC "
           f"{m['plain_baseline_churn_roc_auc']:.3f}, effort Spearman "
-          f"{m['plain_baseline_effort_spearman']:.3f}")
+          f"{m['plain_baseline_effort_spearman']:.3f}"
+          + (f"; simulator truth: churn ROC-AUC {m['truth_churn_roc_auc']:.3f}, headroom captured "
+             f"{m['churn_headroom_captured']:.0%}" if m.get("truth_churn_roc_auc") else ""))
     _note(f"report: {result.folder / 'report.html'}")
     if args.promote:
         _note(f"promoted {result.version} in {settings.models_dir}")
