@@ -9,10 +9,9 @@ training rows: the tuned model refitted once per customer fold, each scoring the
 not see, so calibration learns from every training customer rather than a small slice. Splitting by customer
 rather than by time keeps a customer's churn outcome, which covers the 90 days after each of their
 labels, from teaching the model about the rows it is tested on; those customers are new to the
-model, as a live customer is. Class
-imbalance: positives are weighted by negatives/positives; calibration then restores true
-probabilities. Same data and seed give the same model bytes (deterministic LightGBM and search,
-fixed threads).
+model, as a live customer is. Rows are not reweighted by class (churners are a sixth or so of the
+rows; weighting did worse in cross-validation). Same data and seed give the same model bytes
+(deterministic LightGBM and search, fixed threads).
 """
 
 import itertools
@@ -168,15 +167,13 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
     e_train, e_test = split_by_customer(has_ces, customers)
     c_train, c_test = split_by_customer(has_churn, customers)
     groups = customer_groups(customers, FOLDS)
-    positives = churned[c_train].sum()
-    imbalance = {"scale_pos_weight": float((c_train.sum() - positives) / max(positives, 1.0))}
     decayed = _decayed_candidates(frame)
     half_life, half_life_scores = _choose_half_life(
-        x, churned, c_train, groups, decayed, seed, imbalance,
+        x, churned, c_train, groups, decayed, seed,
         progress("choosing the half-life of effort_events_decayed: candidates", len(decayed))
         if progress and decayed else None)
-    # Weighted positives skew probabilities, so the churn model is judged on ranking (ROC-AUC,
-    # metric_for), not log loss; the calibration afterwards restores probabilities.
+    # The churn model is judged on ranking (ROC-AUC, metric_for), what routing needs; the
+    # calibration afterwards makes its scores probabilities.
 
     def trials(what: str) -> Callable[[int], None] | None:
         return progress(what, TRIALS) if progress else None
@@ -185,7 +182,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         "regression", x[e_train], ces[e_train], groups[e_train], seed, EFFORT_MONOTONE, dask_client,
         trials("tuning the effort model: trials"))
     churn_model, churn_tuned = fit_booster(
-        "binary", x[c_train], churned[c_train], groups[c_train], seed, imbalance, dask_client,
+        "binary", x[c_train], churned[c_train], groups[c_train], seed, None, dask_client,
         trials("tuning the churn model: trials"))
     calibrator = fit_calibration(
         _out_of_fold_scores(churn_tuned, x[c_train], churned[c_train], groups[c_train]),
@@ -206,7 +203,6 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                                    e_test[test_rows]),
         "importance": _importance(effort_model, churn_model),
         "trees": {"effort": effort_model.num_trees(), "churn": churn_model.num_trees()},
-        "class_weight": imbalance,
         "degenerate": _degenerate(effort_model, churn_model, churn_tuned),
         "tradeoff": tradeoff_curve(risk[c_test], churned[c_test]),
         "effort_by_answer": effort_by_answer(predicted_ces[e_test], ces[e_test]),
@@ -240,7 +236,7 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                 metrics["truth"]["truth_roc_auc"])
 
     # Thresholds on every contact of the held-out customers, labelled or not.
-    period = split_by_customer(np.ones(len(frame), dtype=bool), customers)[2]
+    period = split_by_customer(np.ones(len(frame), dtype=bool), customers)[1]
     effort_period, churn_period = ces_to_effort_score(predicted_ces[period]), risk[period]
     unack = frame["complaint_state"].to_numpy()[period] == COMPLAINT_UNACKNOWLEDGED
     t_effort, t_churn = fit_thresholds(effort_period, churn_period, unack, senior_share)
@@ -316,14 +312,14 @@ def _decayed_candidates(frame: pd.DataFrame) -> dict[float, np.ndarray]:
 
 
 def _choose_half_life(x: np.ndarray, churned: np.ndarray, rows: np.ndarray, groups: np.ndarray,
-                      decayed: dict[float, np.ndarray], seed: int, extra: dict[str, Any],
+                      decayed: dict[float, np.ndarray], seed: int,
                       progress: Callable[[int], None] | None = None
                       ) -> tuple[float, dict[float, float]]:
     """The half-life of effort_events_decayed whose churn model cross-validates best on the
     training rows; writes that variant into x's column. The default without candidates."""
     if not decayed:
         return DEFAULT_EFFORT_HALF_LIFE_DAYS, {}
-    best, scores = choose_column(base_params("binary", seed, extra), x[rows], churned[rows],
+    best, scores = choose_column(base_params("binary", seed, {}), x[rows], churned[rows],
                                  list(MODEL_FEATURES), groups[rows], _DECAYED_COLUMN,
                                  {days: values[rows] for days, values in decayed.items()},
                                  progress)
@@ -344,8 +340,7 @@ def _importance(effort_model: lgb.Booster, churn_model: lgb.Booster) -> dict[str
 def _tuning(tuned: Tuned) -> dict[str, Any]:
     searched = ("learning_rate", "num_leaves", "min_data_in_leaf", "feature_fraction", "lambda_l2")
     return {"hyperparameters": {name: tuned.params[name] for name in searched},
-            "rounds": tuned.rounds, "cv_score": tuned.cv_score, "fold_scores": tuned.fold_scores,
-            "fold_rounds": tuned.fold_rounds}
+            "rounds": tuned.rounds, "cv_score": tuned.cv_score, "fold_scores": tuned.fold_scores}
 
 
 def _degenerate(effort_model: lgb.Booster, churn_model: lgb.Booster, churn: Tuned) -> list[str]:
