@@ -1,25 +1,35 @@
 """Journey events: the in-memory form, conversion from proto/JSON, and validation."""
 
+import hashlib
 import json
 import math
-import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from effort.v1 import journey_service_pb2 as journey_pb
-from features.domain import DAY
+from features.limits import (
+    EARLIEST_CUSTOMER_SINCE,
+    EARLIEST_EPOCH,
+    KNOWN_EVENT_TYPES,
+    MAX_CES,
+    MAX_CUSTOMER_VALUE,
+    MAX_SENTIMENT,
+    MAX_WAIT_SECONDS,
+    MIN_CES,
+    MIN_SENTIMENT,
+    channel_problem,
+    customer_id_problem,
+    id_problem,
+    label_problem,
+    range_problem,
+    timestamp_problem,
+)
 
 ET = journey_pb  # enum values live on the module: ET.EVENT_TYPE_CONTACT, ...
-KNOWN_EVENT_TYPES = frozenset(
-    v.number for v in journey_pb.EventType.DESCRIPTOR.values if v.number != 0
-)
-MAX_FUTURE_SECONDS = 300.0  # clock skew tolerated between event producers and Effort
-EARLIEST_EPOCH = 946684800.0  # 2000-01-01: older timestamps are unset or mis-scaled fields
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
 
 
 class InvalidEvent(ValueError):
@@ -70,24 +80,41 @@ class Event:
         """One JSON Lines record in the proto3 JSON mapping."""
         return json_format.MessageToJson(self.to_proto(), indent=None)
 
+    def fingerprint(self) -> str:
+        """A short hash of every field: an event_id reused with other content has another one.
+
+        Times are taken in their Timestamp precision, so an event and its JSON round trip (whose
+        times can differ in the last float bits) share a fingerprint.
+        """
+        content = tuple(_timestamp_precision(getattr(self, name)) if name in _TIME_FIELDS
+                        else getattr(self, name) for name in _FIELD_NAMES)
+        return hashlib.blake2b(repr(content).encode(), digest_size=8).hexdigest()
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Event))
+_TIME_FIELDS = frozenset({"occurred_at", "customer_since"})
+
 
 def _epoch(stamp: Timestamp) -> float:
     # seconds + nanos keeps sub-second values exact where ToNanoseconds() / 1e9 would not.
     return stamp.seconds + stamp.nanos / 1e9
 
 
-def _set_time(stamp: Timestamp, epoch: float) -> None:
+def _seconds_and_nanos(epoch: float) -> tuple[int, int]:
     seconds = math.floor(epoch)
-    stamp.seconds, stamp.nanos = seconds, min(999_999_999, round((epoch - seconds) * 1e9))
+    return seconds, min(999_999_999, round((epoch - seconds) * 1e9))
 
 
-def customer_id_problem(customer_id: str) -> str | None:
-    """Why a customer id is unusable, or None when it is fine."""
-    if not customer_id:
-        return "customer_id is required"
-    if not _ID_PATTERN.match(customer_id):
-        return "customer_id must be 1-64 letters, digits or _.:@- starting with a letter or digit"
-    return None
+def _set_time(stamp: Timestamp, epoch: float) -> None:
+    stamp.seconds, stamp.nanos = _seconds_and_nanos(epoch)
+
+
+def _timestamp_precision(epoch: float | None) -> float | None:
+    """The epoch as it reads back from its Timestamp form (the same value once it has been there)."""
+    if epoch is None:
+        return None
+    seconds, nanos = _seconds_and_nanos(epoch)
+    return seconds + nanos / 1e9
 
 
 def _optional(message: Any, name: str) -> Any:
@@ -95,46 +122,56 @@ def _optional(message: Any, name: str) -> Any:
 
 
 def from_proto(message: journey_pb.JourneyEvent, now: float | None = None) -> Event:
-    """Validates a JourneyEvent and returns its in-memory form; raises InvalidEvent."""
+    """Validates a JourneyEvent and returns its in-memory form; raises InvalidEvent.
+
+    Every field is checked against features/limits.py: ids, enum values, label lengths, finite
+    numbers in range, well-formed timestamps not in the future.
+    """
     now = time.time() if now is None else now
-    if not message.event_id:
-        raise InvalidEvent("event_id", "event_id is required")
-    if len(message.event_id) > 128:
-        raise InvalidEvent("event_id", "event_id is longer than 128 characters")
-    problem = customer_id_problem(message.customer_id)
-    if problem:
-        raise InvalidEvent("customer_id", problem)
+    _check("event_id", id_problem("event_id", message.event_id))
+    _check("customer_id", customer_id_problem(message.customer_id))
     if message.type not in KNOWN_EVENT_TYPES:
         raise InvalidEvent("type", f"unknown or unspecified event type {message.type}")
     if not message.HasField("occurred_at"):
         raise InvalidEvent("occurred_at", "occurred_at is required")
-    occurred_at = _epoch(message.occurred_at)
-    if occurred_at < EARLIEST_EPOCH:
-        raise InvalidEvent("occurred_at", "occurred_at is before 2000-01-01")
-    if occurred_at > now + MAX_FUTURE_SECONDS:
-        raise InvalidEvent("occurred_at", "occurred_at is more than 5 minutes in the future")
+    _check("occurred_at", timestamp_problem("occurred_at", message.occurred_at, EARLIEST_EPOCH,
+                                            "2000-01-01", now))
+    _check("channel", channel_problem("channel", message.channel))
+    _check("intent", label_problem("intent", message.intent))
+    _check("ivr_menu", label_problem("ivr_menu", message.ivr_menu))
+    _check("contact_id", id_problem("contact_id", message.contact_id, required=False))
     sentiment = _optional(message, "sentiment")
-    if sentiment is not None and not -1.0 <= sentiment <= 1.0:
-        raise InvalidEvent("sentiment", "sentiment must lie in [-1, 1]")
+    if sentiment is not None:
+        _check("sentiment", range_problem("sentiment", sentiment, MIN_SENTIMENT, MAX_SENTIMENT))
     wait = _optional(message, "wait_seconds")
-    if wait is not None and not 0.0 <= wait < 7 * DAY:
-        raise InvalidEvent("wait_seconds", "wait_seconds must lie in [0, 7 days)")
+    if wait is not None:
+        _check("wait_seconds", range_problem("wait_seconds", wait, 0.0, MAX_WAIT_SECONDS,
+                                             high_included=False))
     ces = _optional(message, "ces")
     if message.type == ET.EVENT_TYPE_SURVEY and ces is None:
         raise InvalidEvent("ces", "a survey event needs its CES answer")
-    if ces is not None and not 1 <= ces <= 7:
-        raise InvalidEvent("ces", "ces must be 1 to 7")
+    if ces is not None:
+        _check("ces", range_problem("ces", ces, MIN_CES, MAX_CES))
     value = _optional(message, "customer_value")
-    if value is not None and not value >= 0.0:
-        raise InvalidEvent("customer_value", "customer_value must not be negative")
-    since = _epoch(message.customer_since) if message.HasField("customer_since") else None
+    if value is not None:
+        _check("customer_value", range_problem("customer_value", value, 0.0, MAX_CUSTOMER_VALUE))
+    since = None
+    if message.HasField("customer_since"):
+        _check("customer_since", timestamp_problem(
+            "customer_since", message.customer_since, EARLIEST_CUSTOMER_SINCE, "1900-01-01", now))
+        since = _epoch(message.customer_since)
     return Event(
-        event_id=message.event_id, customer_id=message.customer_id, occurred_at=occurred_at,
-        type=message.type, channel=message.channel, intent=message.intent,
-        wait_seconds=wait, sentiment=sentiment, resolved=_optional(message, "resolved"), ces=ces,
-        ivr_menu=message.ivr_menu, contact_id=message.contact_id, customer_since=since,
-        customer_value=value,
+        event_id=message.event_id, customer_id=message.customer_id,
+        occurred_at=_epoch(message.occurred_at), type=message.type, channel=message.channel,
+        intent=message.intent, wait_seconds=wait, sentiment=sentiment,
+        resolved=_optional(message, "resolved"), ces=ces, ivr_menu=message.ivr_menu,
+        contact_id=message.contact_id, customer_since=since, customer_value=value,
     )
+
+
+def _check(field: str, problem: str | None) -> None:
+    if problem is not None:
+        raise InvalidEvent(field, problem)
 
 
 def from_json_line(line: str, now: float | None = None) -> Event:

@@ -1,7 +1,8 @@
 """Records journey events exactly once and pushes the customers' new rows to Feast.
 
 Per batch: validate; add new events to the durable state (deduplicated on event_id, in one
-transaction with the customer's window and generation); then flush every pending customer:
+transaction with the customer's window and generation; an event_id reused with other content is
+rejected as a conflict); then flush every pending customer:
 recompute its row, write it to the online store (Feast push) and append it to the offline history,
 and only then mark it pushed. A crash anywhere leaves the customer pending, so the next flush
 (the next batch, a replayed file, or the server's start) completes it.
@@ -22,9 +23,11 @@ from features.catalog import PUSH_SOURCE_NAME
 from features.domain import DAY
 from features.events import Event, InvalidEvent, from_proto
 from features.rows import append_history, feature_record, rows_frame
-from features.state import DEDUPE_HORIZON_DAYS, JourneyState, PendingCustomer
+from features.state import DEDUPE_HORIZON_DAYS, JourneyState, PendingCustomer, Recorded
 
 FLUSH_CHUNK = 2000
+EVENT_ID_CONFLICT = ("EVENT_ID_CONFLICT: event_id was already recorded with other content "
+                     "(another customer or another value of some field)")
 
 
 @dataclass
@@ -75,6 +78,7 @@ class JourneyRecorder:
         oldest = now - DEDUPE_HORIZON_DAYS * DAY
         outcome = RecordOutcome()
         valid: list[Event] = []
+        valid_indexes: list[int] = []
         for index, item in enumerate(parsed):
             if isinstance(item, Event) and item.occurred_at < oldest:
                 item = InvalidEvent("occurred_at", f"older than the {DEDUPE_HORIZON_DAYS}-day "
@@ -83,12 +87,17 @@ class JourneyRecorder:
                 outcome.rejections.append(Rejection(index, item.field, item.reason))
             else:
                 valid.append(item)
+                valid_indexes.append(index)
         with self._write_lock:
-            flags = self._state.add(valid, now) if valid else []
-            outcome.accepted = sum(flags)
-            outcome.duplicates = len(valid) - outcome.accepted
+            recorded = self._state.add(valid, now) if valid else []
             if flush:
                 self._flush(now)
+        outcome.accepted = recorded.count(Recorded.ACCEPTED)
+        outcome.duplicates = recorded.count(Recorded.DUPLICATE)
+        outcome.rejections += [Rejection(index, "event_id", EVENT_ID_CONFLICT)
+                               for index, result in zip(valid_indexes, recorded, strict=True)
+                               if result is Recorded.CONFLICT]
+        outcome.rejections.sort(key=lambda rejection: rejection.index)
         return outcome
 
     def flush(self, progress: Callable[[int], None] | None = None) -> int:

@@ -1,8 +1,9 @@
 """Durable aggregation state beside the online store: a dedupe ledger and per-customer windows.
 
 SQLite (embedded) and Redis (production) hold the same things:
-- a ledger of seen event_ids, kept for DEDUPE_HORIZON_DAYS, so a restart or a replayed file never
-  counts an event twice;
+- a ledger of seen event_ids with a fingerprint of each event's content (Event.fingerprint), kept
+  for DEDUPE_HORIZON_DAYS, so a restart or a replayed file never counts an event twice, and an
+  event_id reused with other content is refused as a conflict rather than dropped as a duplicate;
 - each customer's compacted window state (features/window_state.py), bounded in size;
 - a generation counter per customer and the last generation pushed to Feast: a customer whose
   state is newer than its push is pending, so a crash between the two is repaired by the next flush.
@@ -13,6 +14,7 @@ import sqlite3
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -24,6 +26,17 @@ from features.events import Event
 from features.window_state import compact, decode, encode
 
 DEDUPE_HORIZON_DAYS = 400
+# What a ledger written before fingerprints holds for an event_id (Redis: "1", SQLite: NULL); such
+# an entry matches any content, as presence alone was all it recorded.
+_NO_FINGERPRINT = (None, "1")
+
+
+class Recorded(Enum):
+    """What adding one event did."""
+
+    ACCEPTED = "accepted"  # new: counted in its customer's window
+    DUPLICATE = "duplicate"  # its event_id was recorded before with the same content
+    CONFLICT = "conflict"  # its event_id was recorded before with other content; not recorded
 
 
 @dataclass(frozen=True)
@@ -41,8 +54,8 @@ class PendingCustomer:
 class JourneyState(Protocol):
     """Where aggregation state lives."""
 
-    def add(self, events: list[Event], now: float) -> list[bool]:
-        """Records events not seen before into their customers' windows; True per new event."""
+    def add(self, events: list[Event], now: float) -> list[Recorded]:
+        """Records events not seen before into their customers' windows; the outcome per event."""
         ...
 
     def pending(self, limit: int) -> list[PendingCustomer]:
@@ -58,17 +71,39 @@ class JourneyState(Protocol):
         ...
 
 
-def _dedupe_batch(events: list[Event]) -> tuple[list[bool], dict[str, list[Event]]]:
-    """First occurrence flags within a batch, and first occurrences grouped by customer."""
+def _dedupe_batch(events: list[Event]) -> tuple[list[str], dict[str, list[tuple[Event, str]]]]:
+    """Each event's fingerprint, and the first occurrence of each event_id (with its fingerprint)
+    grouped by customer."""
+    fingerprints = [e.fingerprint() for e in events]
     seen: set[str] = set()
-    firsts, by_customer = [], defaultdict(list)
-    for event in events:
-        first = event.event_id not in seen
-        seen.add(event.event_id)
-        firsts.append(first)
-        if first:
-            by_customer[event.customer_id].append(event)
-    return firsts, by_customer
+    by_customer: dict[str, list[tuple[Event, str]]] = defaultdict(list)
+    for event, fingerprint in zip(events, fingerprints, strict=True):
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            by_customer[event.customer_id].append((event, fingerprint))
+    return fingerprints, by_customer
+
+
+def _replayed(stored: str | None, fingerprint: str) -> Recorded:
+    """An event_id the ledger holds already: a duplicate when the content matches, else a conflict."""
+    if stored in _NO_FINGERPRINT or stored == fingerprint:
+        return Recorded.DUPLICATE
+    return Recorded.CONFLICT
+
+
+def _batch_outcomes(events: list[Event], fingerprints: list[str], inserted: set[str],
+                    held: dict[str, str | None]) -> list[Recorded]:
+    """Per event: ACCEPTED for the first copy of an event_id this add inserted into the ledger;
+    every other copy is compared with the fingerprint the ledger now `held` for its event_id."""
+    pending_inserts = set(inserted)
+    outcomes = []
+    for event, fingerprint in zip(events, fingerprints, strict=True):
+        if event.event_id in pending_inserts:
+            pending_inserts.remove(event.event_id)
+            outcomes.append(Recorded.ACCEPTED)
+        else:
+            outcomes.append(_replayed(held[event.event_id], fingerprint))
+    return outcomes
 
 
 class SqliteJourneyState:
@@ -83,30 +118,42 @@ class SqliteJourneyState:
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("BEGIN IMMEDIATE")  # one process at a time adds the column
             self._conn.execute("CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY, "
-                               "occurred_at REAL NOT NULL)")
+                               "occurred_at REAL NOT NULL, fingerprint TEXT)")
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(seen)")}
+            if "fingerprint" not in columns:  # a ledger from before fingerprints
+                self._conn.execute("ALTER TABLE seen ADD COLUMN fingerprint TEXT")
+            self._conn.execute("COMMIT")
             self._conn.execute("CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY "
                                "KEY, state TEXT NOT NULL, generation INTEGER NOT NULL, "
                                "pushed INTEGER NOT NULL DEFAULT 0, row_time REAL NOT NULL DEFAULT 0)")
             self._conn.execute("CREATE INDEX IF NOT EXISTS pending_customers ON customers "
                                "(customer_id) WHERE generation > pushed")
 
-    def add(self, events: list[Event], now: float) -> list[bool]:
-        firsts, by_customer = _dedupe_batch(events)
-        new_ids: set[str] = set()
+    def add(self, events: list[Event], now: float) -> list[Recorded]:
+        fingerprints, by_customer = _dedupe_batch(events)
+        inserted: set[str] = set()
+        held: dict[str, str | None] = {}
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for group in by_customer.values():
+                for customer_id, group in by_customer.items():
                     fresh = []
-                    for event in group:
-                        cursor = self._conn.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)",
-                                                    (event.event_id, event.occurred_at))
+                    for event, fingerprint in group:
+                        cursor = self._conn.execute(
+                            "INSERT OR IGNORE INTO seen (event_id, occurred_at, fingerprint) "
+                            "VALUES (?, ?, ?)", (event.event_id, event.occurred_at, fingerprint))
                         if cursor.rowcount == 1:
                             fresh.append(event)
-                            new_ids.add(event.event_id)
+                            inserted.add(event.event_id)
+                            held[event.event_id] = fingerprint
+                        else:
+                            held[event.event_id] = self._conn.execute(
+                                "SELECT fingerprint FROM seen WHERE event_id = ?",
+                                (event.event_id,)).fetchone()[0]
                     if fresh:
-                        self._merge(group[0].customer_id, fresh, now)
+                        self._merge(customer_id, fresh, now)
                 self._adds += 1
                 if self._adds % 200 == 0:
                     self._conn.execute("DELETE FROM seen WHERE occurred_at < ?",
@@ -115,7 +162,7 @@ class SqliteJourneyState:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return [first and e.event_id in new_ids for first, e in zip(firsts, events, strict=True)]
+        return _batch_outcomes(events, fingerprints, inserted, held)
 
     def _merge(self, customer_id: str, fresh: list[Event], now: float) -> None:
         row = self._conn.execute("SELECT state, generation FROM customers WHERE customer_id = ?",
@@ -172,38 +219,45 @@ class RedisJourneyState:
     def _seen_key(self, event_id: str) -> str:
         return f"{self._prefix}:seen:{event_id}"
 
-    def add(self, events: list[Event], now: float) -> list[bool]:
-        firsts, by_customer = _dedupe_batch(events)
-        new_ids: set[str] = set()
+    def add(self, events: list[Event], now: float) -> list[Recorded]:
+        fingerprints, by_customer = _dedupe_batch(events)
+        inserted: set[str] = set()
+        held: dict[str, str | None] = {}
         for customer_id, group in by_customer.items():
-            new_ids.update(self._add_customer(customer_id, group, now))
-        return [first and e.event_id in new_ids for first, e in zip(firsts, events, strict=True)]
+            inserted.update(self._add_customer(customer_id, group, held, now))
+        return _batch_outcomes(events, fingerprints, inserted, held)
 
-    def _add_customer(self, customer_id: str, group: list[Event], now: float) -> list[str]:
+    def _add_customer(self, customer_id: str, group: list[tuple[Event, str]],
+                      held: dict[str, str | None], now: float) -> list[str]:
+        """Adds one customer's new events; returns their ids and fills `held` with the
+        fingerprint the ledger holds for each event_id of the group."""
         state_key = self._state_key(customer_id)
-        seen_keys = [self._seen_key(e.event_id) for e in group]
+        seen_keys = [self._seen_key(e.event_id) for e, _ in group]
         with self._client.pipeline() as pipe:
             while True:
                 try:
                     # Optimistic transaction: retried if another writer touches these keys.
                     pipe.watch(state_key, *seen_keys)
-                    seen = cast(list[Any], pipe.mget(seen_keys))
-                    fresh = [e for e, flag in zip(group, seen, strict=True) if flag is None]
+                    stored = cast(list[Any], pipe.mget(seen_keys))
+                    held.update({e.event_id: f if value is None else _text(value)
+                                 for (e, f), value in zip(group, stored, strict=True)})
+                    fresh = [pair for pair, value in zip(group, stored, strict=True)
+                             if value is None]
                     if not fresh:
                         pipe.unwatch()
                         return []
                     state, generation = cast(list[Any], pipe.hmget(state_key, ["state", "generation"]))
                     merged = encode(compact(
-                        [*decode(_text(state), customer_id), *fresh], now))
+                        [*decode(_text(state), customer_id), *(e for e, _ in fresh)], now))
                     pipe.multi()
-                    for event in fresh:
+                    for event, fingerprint in fresh:
                         ttl = max(1, int(event.occurred_at + DEDUPE_HORIZON_DAYS * DAY - now))
-                        pipe.set(self._seen_key(event.event_id), 1, ex=ttl)
+                        pipe.set(self._seen_key(event.event_id), fingerprint, ex=ttl)
                     pipe.hset(state_key, mapping={"state": merged,
                                                   "generation": int(generation or 0) + 1})
                     pipe.sadd(self._pending_key, customer_id)
                     pipe.execute()
-                    return [e.event_id for e in fresh]
+                    return [e.event_id for e, _ in fresh]
                 except redis.WatchError:
                     continue
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -20,6 +21,29 @@ def _status(code: int, message: str, reason: str, metadata: dict[str, str]) -> s
     detail = any_pb2.Any()
     detail.Pack(info)
     return status_pb2.Status(code=code, message=message, details=[detail])
+
+
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not decode, so that the call reaches the handler
+    (and the metrics interceptor) and is answered INVALID_ARGUMENT rather than UNKNOWN."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+
+def tolerant_deserializer(deserialize: Callable[[bytes], Any] | None
+                          ) -> Callable[[bytes], Any] | None:
+    """`deserialize`, returning an UndecodableRequest where it would raise DecodeError."""
+    if deserialize is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError as error:
+            return UndecodableRequest(str(error))
+
+    return decode
 
 
 def invalid_argument_status(error: InvalidArgument) -> status_pb2.Status:
@@ -40,6 +64,10 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
         async def mapped(request: Any, context: Any) -> Any:  # the stubs lack abort_with_status
             try:
+                if isinstance(request, UndecodableRequest):
+                    raise InvalidArgument("request", "the request bytes do not decode as the "
+                                          f"method's message ({request.problem})",
+                                          "UNDECODABLE_REQUEST")
                 return await behavior(request, context)
             except InvalidArgument as error:
                 await context.abort_with_status(rpc_status.to_status(invalid_argument_status(error)))
@@ -51,5 +79,5 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                     code_pb2.INTERNAL, "internal error; see the server log", "INTERNAL", {})))
 
         return grpc.unary_unary_rpc_method_handler(
-            mapped, request_deserializer=handler.request_deserializer,
+            mapped, request_deserializer=tolerant_deserializer(handler.request_deserializer),
             response_serializer=handler.response_serializer)

@@ -1,6 +1,8 @@
 """Reads customers' online journey rows (their window state) through Feast's online store."""
 
 import asyncio
+import logging
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -8,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from circuitbreaker import CircuitBreaker, CircuitBreakerError
+from circuitbreaker import STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker, CircuitBreakerError
 from feast import FeatureStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -16,6 +18,8 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from features.catalog import FEATURE_VIEW_NAME, JOIN_KEY, WINDOW_STATE_FIELD
 from features.events import Event
 from features.window_state import decode
+
+log = logging.getLogger(__name__)
 
 
 class FeatureStoreUnavailable(RuntimeError):
@@ -71,6 +75,9 @@ class FeastFeatureReader:
         # which serialised all reads on Redis.
         self._breaker = CircuitBreaker(failure_threshold=failures_to_open,
                                        recovery_timeout=open_seconds, name="feature-store")
+        self._open_seconds = open_seconds
+        self._breaker_state = self._breaker.state  # last state logged
+        self._state_lock = threading.Lock()
         # Reads from a network store run here so that a hung call can be abandoned at the deadline.
         self._remote = store.config.online_store.type != "sqlite"
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feature-read")
@@ -106,7 +113,11 @@ class FeastFeatureReader:
 
     @contextmanager
     def _guarded(self, budget: float) -> Iterator[None]:
-        """Runs a read under the circuit breaker; every failure becomes FeatureStoreUnavailable."""
+        """Runs a read under the circuit breaker; every failure becomes FeatureStoreUnavailable.
+
+        Each failed or late read logs one line; reads refused by the open circuit log nothing,
+        but every change of the breaker's state does."""
+        self._log_breaker_state()  # open -> half-open shows when a read tries the store again
         try:
             if self._breaker.opened:  # after open_seconds reads are tried again
                 raise CircuitBreakerError(self._breaker)
@@ -116,10 +127,33 @@ class FeastFeatureReader:
             raise FeatureStoreUnavailable(f"circuit open after repeated failures ({error})",
                                           "circuit_open") from error
         except TimeoutError as error:  # concurrent.futures and asyncio raise this one
+            log.warning("feature store read failed: no answer within %.0f ms", budget * 1000)
             raise FeatureStoreUnavailable(f"no answer within {budget * 1000:.0f} ms",
                                           "timeout") from error
         except Exception as error:  # any store failure degrades the answer, never fails it
+            log.warning("feature store read failed: %s: %s", type(error).__name__,
+                        str(error).strip().split("\n")[0])
             raise FeatureStoreUnavailable(f"{type(error).__name__}: {error}") from error
+        finally:
+            self._log_breaker_state()
+
+    def _log_breaker_state(self) -> None:
+        """One log line per change of the circuit breaker's state."""
+        state = self._breaker.state
+        if state == self._breaker_state:
+            return
+        with self._state_lock:
+            previous, self._breaker_state = self._breaker_state, state
+        if state == previous:
+            return
+        if state == STATE_OPEN:
+            log.warning("feature store circuit open after %d failed or late reads in a row: "
+                        "answering from priors for %.0f s", self._breaker.failure_count,
+                        self._open_seconds)
+        elif state == STATE_HALF_OPEN:
+            log.warning("feature store circuit half-open: trying the store again")
+        else:
+            log.info("feature store circuit closed: the store answers again")
 
     def _bounded_read(self, customer_ids: Sequence[str], budget: float) -> list[StoredRow]:
         if not self._remote:  # a local SQLite file cannot hang the way a network store can

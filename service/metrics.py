@@ -19,4 +19,7 @@ FEATURE_AGE = Histogram("effort_feature_age_seconds", "Age of the feature values
                         buckets=AGE_BUCKETS)
 MODEL_INFO = Gauge("effort_model_info", "Loaded model version (value 1).", ["version"],
                    multiprocess_mode="max")
+MODEL_RELOAD_REFUSALS = Counter("effort_model_reload_refusals_total",
+                                "Model folders (or CURRENT pointers) refused at start or reload, "
+                                "by reason.", ["reason"])
 EVENTS_TOTAL = Counter("effort_events_total", "Journey events received, by outcome.", ["outcome"])

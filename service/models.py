@@ -12,21 +12,23 @@ import numpy as np
 
 from features.catalog import FEATURE_SERVICE_NAME
 from features.domain import ces_to_effort_score
+from service.manifest import ManifestError, verified_manifest
 from service.model_file import ModelFileError, read_model_file
 from service.tree_shap import TreeExplainer, UnsupportedModel
-from training.model_folder import (
-    CHURN_MODEL,
-    EFFORT_MODEL,
-    Calibrator,
-    ModelFolderError,
-    verified_manifest,
-)
+from training.model_folder import CHURN_MODEL, EFFORT_MODEL, Calibrator
 
 IDENTITY_OBJECTIVES = {"regression", "regression_l1", "huber", "fair", "quantile", "mape"}
 
 
 class ModelBundleError(RuntimeError):
-    """A model folder that cannot be served: missing, corrupted or for other features."""
+    """A model folder that cannot be served: missing, corrupted or for other features.
+
+    `reason` labels effort_model_reload_refusals_total: missing, manifest, checksum, features,
+    model_file, version_mismatch, pointer, smoke_test, or invalid."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -91,42 +93,41 @@ def _sigmoid(raw: np.ndarray) -> np.ndarray:
 
 
 def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) -> ModelBundle:
-    """Loads and verifies a model folder (checksums, feature schema); raises ModelBundleError.
+    """Loads and verifies a model folder (manifest schema, checksums, feature schema); raises
+    ModelBundleError, whatever goes wrong reading it.
 
     With `expected_features` (serving) the model must also come from this feature service."""
     try:
-        manifest = verified_manifest(folder)
-        features = tuple(manifest["features"])
-        service = manifest.get("feature_service")
-        if expected_features is not None and service != FEATURE_SERVICE_NAME:
-            raise ModelBundleError(
-                f"model {manifest['version']} was trained on feature service {service}; this "
-                f"server serves {FEATURE_SERVICE_NAME}: train a model on it")
-        if expected_features is not None and features != expected_features:
-            missing = sorted(set(expected_features) ^ set(features))
-            raise ModelBundleError(
-                f"model {manifest['version']} was trained on other features than the feature service "
-                f"serves (differing: {', '.join(missing) or 'order'})")
-        effort_explainer, churn_explainer = _explainers(folder, features)
-        thresholds = manifest["thresholds"]
-        return ModelBundle(
-            version=manifest["version"], feature_names=features,
-            thresholds=Thresholds(thresholds["effort_score"], thresholds["churn_risk"]),
-            threshold_table=tuple((entry["share"], Thresholds(entry["effort_score"],
-                                                              entry["churn_risk"]))
-                                  for entry in manifest.get("threshold_table") or []),
-            prior_effort_score=manifest["priors"]["effort_score"],
-            prior_churn_risk=manifest["priors"]["churn_risk"],
-            churn_horizon_days=manifest["churn_horizon_days"],
-            effort_half_life_days=float(manifest["effort_half_life_days"]),
-            folder=folder,
-            calibrator=Calibrator.from_json(manifest["churn_calibration"]), manifest=manifest,
-            effort_explainer=effort_explainer, churn_explainer=churn_explainer,
-        )
-    except ModelFolderError as error:
-        raise ModelBundleError(str(error)) from None
-    except KeyError as missing:
-        raise ModelBundleError(f"manifest in {folder} lacks {missing}: retrain with this version") from None
+        manifest, raw = verified_manifest(folder)
+    except ManifestError as error:
+        raise ModelBundleError(str(error), error.reason) from None
+    features = tuple(manifest.features)
+    service = manifest.feature_service
+    if expected_features is not None and service != FEATURE_SERVICE_NAME:
+        raise ModelBundleError(
+            f"model {manifest.version} was trained on feature service {service}; this "
+            f"server serves {FEATURE_SERVICE_NAME}: train a model on it", "features")
+    if expected_features is not None and features != expected_features:
+        missing = sorted(set(expected_features) ^ set(features))
+        raise ModelBundleError(
+            f"model {manifest.version} was trained on other features than the feature service "
+            f"serves (differing: {', '.join(missing) or 'order'})", "features")
+    effort_explainer, churn_explainer = _explainers(folder, features)
+    thresholds = manifest.thresholds
+    return ModelBundle(
+        version=manifest.version, feature_names=features,
+        thresholds=Thresholds(thresholds.effort_score, thresholds.churn_risk),
+        threshold_table=tuple((entry.share, Thresholds(entry.effort_score, entry.churn_risk))
+                              for entry in manifest.threshold_table or []),
+        prior_effort_score=manifest.priors.effort_score,
+        prior_churn_risk=manifest.priors.churn_risk,
+        churn_horizon_days=manifest.churn_horizon_days,
+        effort_half_life_days=manifest.effort_half_life_days,
+        folder=folder,
+        calibrator=Calibrator(tuple(manifest.churn_calibration.x),
+                              tuple(manifest.churn_calibration.y)),
+        manifest=raw, effort_explainer=effort_explainer, churn_explainer=churn_explainer,
+    )
 
 
 def _explainers(folder: Path, features: tuple[str, ...]) -> tuple[TreeExplainer, TreeExplainer]:
@@ -134,12 +135,21 @@ def _explainers(folder: Path, features: tuple[str, ...]) -> tuple[TreeExplainer,
     try:
         models = read_model_file(folder / EFFORT_MODEL), read_model_file(folder / CHURN_MODEL)
         if any(model.feature_names != features for model in models):
-            raise ModelBundleError(f"model file features differ from the manifest in {folder}")
+            raise ModelBundleError(f"model file features differ from the manifest in {folder}",
+                                   "model_file")
         explainers = TreeExplainer(models[0]), TreeExplainer(models[1])
-    except (ModelFileError, UnsupportedModel) as error:
-        raise ModelBundleError(f"model in {folder} cannot be served: {error}") from None
+    except ModelBundleError:
+        raise
+    except Exception as error:  # a truncated or garbled file fails anywhere in the parse
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        if not isinstance(error, ModelFileError | UnsupportedModel):
+            detail = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+        raise ModelBundleError(f"model in {folder} cannot be served: {detail}",
+                               "model_file") from None
     if explainers[0].objective.split()[0] not in IDENTITY_OBJECTIVES:
-        raise ModelBundleError(f"effort model in {folder} is not a plain regression model")
+        raise ModelBundleError(f"effort model in {folder} is not a plain regression model",
+                               "model_file")
     if explainers[1].objective != "binary sigmoid:1":
-        raise ModelBundleError(f"churn model in {folder} is not binary with sigmoid 1")
+        raise ModelBundleError(f"churn model in {folder} is not binary with sigmoid 1",
+                               "model_file")
     return explainers

@@ -16,7 +16,15 @@ from typing import Protocol
 import numpy as np
 
 from features.catalog import MODEL_FEATURES
-from features.events import customer_id_problem
+from features.limits import (
+    MAX_IVR_STEPS,
+    MAX_WAIT_SECONDS,
+    channel_problem,
+    customer_id_problem,
+    id_problem,
+    label_problem,
+    range_problem,
+)
 from features.model_input import ContactContext, input_vector
 from service import metrics
 from service.actions import ActionPlanner, Suggestion
@@ -130,7 +138,7 @@ class Scorer:
         `time_remaining` (seconds until the caller's deadline) bounds the feature read; a late or
         failed read gives prior-based answers flagged degraded, never an error.
         """
-        _validate(inputs, field_prefix)
+        validate_inputs(inputs, field_prefix)
         try:
             rows = self._reader.read([item.customer_id for item in inputs], time_remaining)
         except FeatureStoreUnavailable as error:
@@ -140,7 +148,7 @@ class Scorer:
     async def score_many_async(self, inputs: Sequence[ScoreInput], field_prefix: str = "",
                                time_remaining: float | None = None) -> list[ScoreResult]:
         """As `score_many`, awaiting the feature read so that the event loop stays free."""
-        _validate(inputs, field_prefix)
+        validate_inputs(inputs, field_prefix)
         try:
             rows = await self._reader.read_async([item.customer_id for item in inputs],
                                                  time_remaining)
@@ -220,9 +228,21 @@ def _observe(result: ScoreResult) -> None:
         metrics.FEATURE_AGE.observe(result.feature_age_seconds)
 
 
-def _validate(inputs: Sequence[ScoreInput], field_prefix: str) -> None:
+def validate_inputs(inputs: Sequence[ScoreInput], field_prefix: str = "") -> None:
+    """Raises InvalidArgument for the first field outside features/limits.py, named as the request
+    names it: `queue_wait_seconds`, or with `field_prefix` "requests" `requests[3].queue_wait_seconds`."""
     for i, item in enumerate(inputs):
-        problem = customer_id_problem(item.customer_id)
-        if problem:
-            where = f"{field_prefix}[{i}].customer_id" if field_prefix else "customer_id"
-            raise InvalidArgument(where, problem)
+        problems = {
+            "customer_id": customer_id_problem(item.customer_id),
+            "contact_id": id_problem("contact_id", item.contact_id, required=False),
+            "channel": channel_problem("channel", item.channel),
+            "intent": label_problem("intent", item.intent),
+            "queue_wait_seconds": range_problem("queue_wait_seconds", item.queue_wait_seconds,
+                                                0.0, MAX_WAIT_SECONDS, high_included=False),
+            "ivr_steps_so_far": range_problem("ivr_steps_so_far", item.ivr_steps_so_far,
+                                              0, MAX_IVR_STEPS),
+        }
+        for name, problem in problems.items():
+            if problem is not None:
+                raise InvalidArgument(f"{field_prefix}[{i}].{name}" if field_prefix else name,
+                                      problem)

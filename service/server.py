@@ -6,9 +6,11 @@ server (BENCHMARKS.md).
 """
 
 import asyncio
+import errno
 import functools
 import gc
 import logging
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,14 +35,12 @@ from features.state import JourneyState
 from service.error_mapping import ErrorMappingInterceptor
 from service.event_loop import run_on_loop
 from service.feature_reader import FeastFeatureReader
-from service.models import load_bundle
-from service.reloader import ModelReloader
+from service.reloader import ModelReloader, load_at_start
 from service.routing import RoutingPolicy
 from service.scorer import Scorer
 from service.servicers import JourneyServicer, ScoringServicer
 from service.settings import Settings
 from service.stores import open_stores
-from training.registry import current_folder
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = (
@@ -76,12 +76,18 @@ def grpc_metrics_interceptor() -> PromAsyncServerInterceptor:
 
 
 def create_server(settings: Settings) -> RunningServer:
-    """Loads store and models and starts the gRPC server; port 0 picks a free port."""
+    """Loads store and models and starts the gRPC server; port 0 picks a free port.
+
+    A single server refuses a port another process listens on; worker processes share theirs
+    (serve_workers checks it once for all of them)."""
+    if settings.workers == 1:
+        ensure_port_free(settings.grpc_host, settings.grpc_port)
+    policy = RoutingPolicy.load(settings.routing_policy)
+    bundle, refused = load_at_start(settings.models_dir, MODEL_FEATURES, policy,
+                                    settings.max_reasons)
     stores = open_stores(settings)
-    bundle = load_bundle(current_folder(settings.models_dir), MODEL_FEATURES)
     reader = FeastFeatureReader(stores.feature_store, stores.lock, settings.feature_timeout_seconds)
-    scorer = Scorer(reader, bundle, settings.max_reasons,
-                    RoutingPolicy.load(settings.routing_policy))
+    scorer = Scorer(reader, bundle, settings.max_reasons, policy)
     try:
         stores.recorder.flush()  # finish pushes a crash may have left pending
     except Exception as error:  # the store may be down; serve degraded rather than not at all
@@ -89,11 +95,34 @@ def create_server(settings: Settings) -> RunningServer:
 
     server, port, health_servicer = run_on_loop(_start_grpc(settings, scorer, stores.recorder))
     reloader = ModelReloader(scorer, settings.models_dir, MODEL_FEATURES,
-                             settings.model_poll_seconds)
+                             settings.model_poll_seconds, policy, settings.max_reasons, refused)
     reloader.start()
     _freeze_start_up_objects()
     log.info("serving model %s on port %d", bundle.version, port)
     return RunningServer(server, port, health_servicer, scorer, stores.state, reloader)
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raises OSError with one readable line when another process listens on host:port.
+
+    gRPC would fail too, but after logging its own multi-line error."""
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host.strip("[]") or None, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except OSError:
+        return  # an unknown host: gRPC's bind reports it
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise OSError(errno.EADDRINUSE, f"gRPC port {port} on {host} is already in "
+                                  "use by another process (another Effort server?); stop it or "
+                                  "set EFFORT_GRPC_PORT") from None
 
 
 def _freeze_start_up_objects() -> None:
@@ -109,7 +138,8 @@ async def _start_grpc(settings: Settings, scorer: Scorer, recorder: JourneyRecor
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(settings.grpc_threads, thread_name_prefix="effort-worker"))
     server = grpc.aio.server(
-        options=[("grpc.so_reuseport", 1)],  # worker processes share the port
+        # Only worker processes share the port; a single server must not share it unnoticed.
+        options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
         # Overload is shed at once (RESOURCE_EXHAUSTED) so that admitted calls keep their latency.
         maximum_concurrent_rpcs=settings.max_concurrent_calls,
         interceptors=[grpc_metrics_interceptor(), ErrorMappingInterceptor()],
@@ -121,7 +151,10 @@ async def _start_grpc(settings: Settings, scorer: Scorer, recorder: JourneyRecor
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    try:
+        port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    except RuntimeError:  # gRPC's "Failed to bind", e.g. a port taken since ensure_port_free
+        port = 0
     if port == 0:
         raise OSError(f"cannot bind gRPC port {settings.grpc_host}:{settings.grpc_port}")
     await server.start()

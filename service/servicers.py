@@ -7,13 +7,12 @@ from effort.v1 import journey_service_pb2 as journey_pb
 from effort.v1 import journey_service_pb2_grpc as journey_grpc
 from effort.v1 import scoring_service_pb2 as scoring_pb
 from effort.v1 import scoring_service_pb2_grpc as scoring_grpc
+from features.limits import MAX_EVENTS_PER_CALL
 from features.recorder import JourneyRecorder
 from service import metrics
 from service.errors import InvalidArgument
 from service.responses import record_events_response, score_response
 from service.scorer import ScoreInput, Scorer
-
-MAX_EVENTS_PER_CALL = 10_000
 
 
 def score_input(request: scoring_pb.ScoreRequest) -> ScoreInput:

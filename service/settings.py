@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.store import FEATURE_REPO
@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     max_concurrent_calls: int = Field(128, ge=1, description=(
         "calls in progress per process beyond which new calls are shed with RESOURCE_EXHAUSTED"))
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the gRPC port "
-                         "(SO_REUSEPORT); more than 1 needs a fixed port")
+                         "(SO_REUSEPORT, only when more than 1); more than 1 needs a fixed port")
     feature_repo: Path = Field(FEATURE_REPO, description="Feast repo path; data/ beneath it")
     online_store: Literal["sqlite", "redis"] = Field("sqlite", description="online store kind")
     redis_address: str = Field("localhost:6379", description="Redis host:port when online_store=redis")
@@ -37,3 +37,15 @@ class Settings(BaseSettings):
                                         "unacknowledged-complaint rule")
     model_poll_seconds: float = Field(2.0, ge=0, description="how often to look for a newly "
                                       "promoted model; 0 turns hot reload off")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="lowest level of the log lines `effort serve` writes to stderr")
+    log_format: Literal["text", "json"] = Field("text", description="log lines as text or as "
+                                                "one JSON object per line")
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        """EFFORT_LOG_LEVEL=warning and EFFORT_LOG_FORMAT=JSON are accepted too."""
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()

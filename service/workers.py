@@ -17,13 +17,16 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from service.logs import configure_logging
 from service.server import create_server
 from service.settings import Settings
 from service.stop_signal import stop_requested
 
 
 def _worker(settings_data: dict[str, Any]) -> None:
-    running = create_server(Settings(**settings_data))
+    settings = Settings(**settings_data)
+    configure_logging(settings.log_level, settings.log_format)  # spawned: nothing inherited
+    running = create_server(settings)
     stop_requested().wait()
     running.stop()
 
