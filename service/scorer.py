@@ -175,17 +175,32 @@ class Scorer:
     def _modelled(self, inputs: Sequence[ScoreInput], rows: Sequence[FeatureRow | None],
                   serving: _Serving) -> list[ScoreResult]:
         now = self._clock()
+        bundle = serving.bundle
         matrix = np.empty((len(inputs), len(MODEL_FEATURES)), dtype=np.float64)
-        for out, item, row in zip(matrix, inputs, rows, strict=True):
-            input_vector(row.events if row is not None else [], now, item.contact, out=out,
-                         half_life_days=serving.bundle.effort_half_life_days)
-        explained = serving.bundle.explain(matrix)
+        unusable: dict[int, str] = {}  # row -> why its stored journey cannot be scored
+        for j, (out, item, row) in enumerate(zip(matrix, inputs, rows, strict=True)):
+            problem = _journey_problem(out, row, now, item.contact, bundle.effort_half_life_days)
+            if problem:
+                unusable[j] = problem
+                input_vector([], now, item.contact, out=out,
+                             half_life_days=bundle.effort_half_life_days)
+        explained = bundle.explain(matrix)
         actions = (serving.planner.best(matrix, explained.churn_risk) if serving.planner
                    else [None] * len(inputs))
-        return [self._scored(item, serving, row, matrix[j], float(explained.effort_score[j]),
-                             float(explained.churn_risk[j]), explained.effort_contrib[j],
-                             explained.churn_contrib[j], actions[j], now)
-                for j, (item, row) in enumerate(zip(inputs, rows, strict=True))]
+        results = []
+        for j, (item, row) in enumerate(zip(inputs, rows, strict=True)):
+            try:
+                if j in unusable:
+                    raise _UnusableRow(unusable[j])
+                results.append(self._scored(
+                    item, serving, row, matrix[j], float(explained.effort_score[j]),
+                    float(explained.churn_risk[j]), explained.effort_contrib[j],
+                    explained.churn_contrib[j], actions[j], now))
+            except Exception as error:  # one customer's data must not fail a call
+                metrics.DEGRADED_TOTAL.labels(reason="unusable_row").inc()
+                why = str(error) if isinstance(error, _UnusableRow) else type(error).__name__
+                results.append(_prior(item, bundle, f"customer's stored data unusable: {why}"))
+        return results
 
     def _scored(self, item: ScoreInput, serving: _Serving, row: FeatureRow | None,
                 vector: np.ndarray,
@@ -206,6 +221,23 @@ class Scorer:
             result.features = {name: float(value) for name, value in zip(
                 MODEL_FEATURES, vector, strict=True) if not math.isnan(value)}
         return result
+
+
+class _UnusableRow(Exception):
+    """A stored journey that cannot be turned into a model input."""
+
+
+def _journey_problem(out: np.ndarray, row: FeatureRow | None, now: float,
+                     contact: ContactContext | None, half_life_days: float) -> str:
+    """Writes the row's model input into `out`; returns why it cannot be used, or ""."""
+    try:
+        input_vector(row.events if row is not None else [], now, contact, out=out,
+                     half_life_days=half_life_days)
+    except Exception as error:  # any stored-data fault degrades only this row
+        return f"{type(error).__name__} while building the model input"
+    if np.isinf(out).any():
+        return "a stored value is not finite"
+    return ""
 
 
 def _prior(item: ScoreInput, bundle: ModelBundle, degraded_reason: str) -> ScoreResult:
