@@ -1,13 +1,17 @@
-"""Shared test helpers: free ports, waiting on a condition, listening sockets, the demo world's shape."""
+"""Shared test helpers: free ports, waiting on a condition or a server, listening sockets, the demo world."""
 
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pandas as pd
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SIM_END = datetime(2026, 11, 1, tzinfo=UTC)
 SIM_CUSTOMERS = 3000
@@ -40,6 +44,25 @@ def wait_until(condition: Callable[[], bool], seconds: float = 30.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
         time.sleep(poll)
+
+
+def wait_serving(port: int, process: subprocess.Popen[Any], what: str = "effort serve",
+                 log: Path | None = None) -> None:
+    """Returns once the server on `port` answers health SERVING; fails if `process` exits first
+    (with its log, when given) or after 120 s."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{what} exited: {log.read_text() if log else ''}"
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                status = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1).status
+            if status == health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not start")
 
 
 def listening_sockets(port: int) -> int:

@@ -15,11 +15,10 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from effort.v1 import scoring_service_pb2 as spb
 from effort.v1 import scoring_service_pb2_grpc as sgrpc
-from tests.helpers import DemoWorld, free_port
+from tests.helpers import DemoWorld, free_port, wait_serving
 
 COMMAND = [sys.executable, "-m", "service.cli", "serve"]
 
@@ -45,22 +44,6 @@ def _env(models_dir: Path, repo: Path, port: int) -> dict[str, str]:
             "EFFORT_LOG_FORMAT": "json"}
 
 
-def _wait_serving(served: Served) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert served.process.poll() is None, f"effort serve exited: {served.log.read_text()}"
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{served.port}") as channel:
-                status = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1).status
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return
-        except grpc.RpcError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("effort serve did not start")
-
-
 @pytest.fixture(scope="module")
 def served(demo_world: DemoWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`effort serve` with JSON logs over a models folder whose CURRENT is garbage."""
@@ -75,7 +58,7 @@ def served(demo_world: DemoWorld, tmp_path_factory: pytest.TempPathFactory) -> I
         process = subprocess.Popen(COMMAND, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     running = Served(process, port, log, env)
     try:
-        _wait_serving(running)
+        wait_serving(running.port, running.process, log=running.log)
         yield running
     finally:
         process.send_signal(signal.SIGTERM)

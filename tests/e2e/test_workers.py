@@ -5,33 +5,15 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from effort.v1 import scoring_service_pb2 as spb
 from effort.v1 import scoring_service_pb2_grpc as sgrpc
-from tests.helpers import DemoWorld, free_port, listening_sockets, wait_until
+from tests.helpers import DemoWorld, free_port, listening_sockets, wait_serving, wait_until
 
 CALLS = 40
-
-
-def _wait_serving(port: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "effort serve exited"
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                status = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1).status
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return
-        except grpc.RpcError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("workers did not start")
 
 
 def test_two_workers_share_the_port_and_the_metrics(demo_world: DemoWorld) -> None:
@@ -43,7 +25,7 @@ def test_two_workers_share_the_port_and_the_metrics(demo_world: DemoWorld) -> No
     process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_serving(port, process)
+        wait_serving(port, process, what="workers")
         # Each worker listens on its own socket (SO_REUSEPORT): wait until both do.
         wait_until(lambda: listening_sockets(port) == 2, 120, "both workers to listen")
         for n in range(CALLS):
