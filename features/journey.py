@@ -114,7 +114,7 @@ def compute_features(events: Iterable[Event], as_of: float,
             and e.sentiment is not None and e.sentiment < NEGATIVE_SENTIMENT),
         "ces_mean_90d": sum(answers) / len(answers) if answers else None,
         "low_ces_90d": sum(1 for answer in answers if answer <= LOW_CES),
-        "effort_events_decayed": decayed_effort_events(long_window, as_of, half_life_days),
+        "effort_events_decayed": decay_weighted(_effort_times(long_window), as_of, half_life_days),
     }
     row["sentiment_last"] = next((e.sentiment for e in reversed(ordered) if e.sentiment is not None
                                   and e.type in SENTIMENT_EVENT_TYPES), None)
@@ -126,10 +126,14 @@ def compute_features(events: Iterable[Event], as_of: float,
 def effort_event_times(events: Iterable[Event], as_of: float) -> list[float]:
     """When the effort events of the 90 days up to `as_of` happened (module docstring)."""
     since = as_of - LONG_WINDOW_DAYS * DAY
-    ordered = sorted((e for e in events if since < e.occurred_at <= as_of),
-                     key=lambda e: (e.occurred_at, e.event_id))
+    return _effort_times(sorted((e for e in events if since < e.occurred_at <= as_of),
+                                key=lambda e: (e.occurred_at, e.event_id)))
+
+
+def _effort_times(window: list[Event]) -> list[float]:
+    """effort_event_times of a 90-day window's events already in time order."""
     times, previous_contact = [], None
-    for e in ordered:
+    for e in window:
         if e.type in _EFFORT_EVENT_TYPES:
             times.append(e.occurred_at)
         elif e.type == ET.EVENT_TYPE_CONTACT:
@@ -144,11 +148,6 @@ def effort_event_times(events: Iterable[Event], as_of: float) -> list[float]:
 def decay_weighted(times: Iterable[float], as_of: float, half_life_days: float) -> float:
     """Sum of 0.5 ** (age in days / half-life) over the times."""
     return float(sum(0.5 ** ((as_of - t) / DAY / half_life_days) for t in times))
-
-
-def decayed_effort_events(events: Iterable[Event], as_of: float, half_life_days: float) -> float:
-    """effort_events_decayed: the 90-day effort events, each weighed by its recency."""
-    return decay_weighted(effort_event_times(events, as_of), as_of, half_life_days)
 
 
 def _count(ordered: list[Event], event_type: int, after: float) -> int:

@@ -189,17 +189,18 @@ class Scorer:
                    else [None] * len(inputs))
         results = []
         for j, (item, row) in enumerate(zip(inputs, rows, strict=True)):
-            try:
-                if j in unusable:
-                    raise _UnusableRow(unusable[j])
-                results.append(self._scored(
-                    item, serving, row, matrix[j], float(explained.effort_score[j]),
-                    float(explained.churn_risk[j]), explained.effort_contrib[j],
-                    explained.churn_contrib[j], actions[j], now))
-            except Exception as error:  # one customer's data must not fail a call
-                metrics.DEGRADED_TOTAL.labels(reason="unusable_row").inc()
-                why = str(error) if isinstance(error, _UnusableRow) else type(error).__name__
-                results.append(_prior(item, bundle, f"customer's stored data unusable: {why}"))
+            why = unusable.get(j, "")
+            if not why:
+                try:
+                    results.append(self._scored(
+                        item, serving, row, matrix[j], float(explained.effort_score[j]),
+                        float(explained.churn_risk[j]), explained.effort_contrib[j],
+                        explained.churn_contrib[j], actions[j], now))
+                    continue
+                except Exception as error:  # one customer's data must not fail a call
+                    why = type(error).__name__
+            metrics.DEGRADED_TOTAL.labels(reason="unusable_row").inc()
+            results.append(_prior(item, bundle, f"customer's stored data unusable: {why}"))
         return results
 
     def _scored(self, item: ScoreInput, serving: _Serving, row: FeatureRow | None,
@@ -221,10 +222,6 @@ class Scorer:
             result.features = {name: float(value) for name, value in zip(
                 MODEL_FEATURES, vector, strict=True) if not math.isnan(value)}
         return result
-
-
-class _UnusableRow(Exception):
-    """A stored journey that cannot be turned into a model input."""
 
 
 def _journey_problem(out: np.ndarray, row: FeatureRow | None, now: float,

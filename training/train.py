@@ -164,8 +164,9 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                          f"and {MIN_LABELS} churn outcomes older than the {churn_horizon_days}-day "
                          f"horizon (have {int(has_ces.sum())} and {int(has_churn.sum())})")
     customers = frame["customer_id"].astype(str).tolist()
-    e_train, e_test = split_by_customer(has_ces, customers)
-    c_train, c_test = split_by_customer(has_churn, customers)
+    trained_customers, held_out = split_by_customer(np.ones(len(frame), dtype=bool), customers)
+    e_train, e_test = has_ces & trained_customers, has_ces & held_out
+    c_train, c_test = has_churn & trained_customers, has_churn & held_out
     groups = customer_groups(customers, FOLDS)
     decayed = _decayed_candidates(frame)
     half_life, half_life_scores = _choose_half_life(
@@ -236,9 +237,8 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
                 metrics["truth"]["truth_roc_auc"])
 
     # Thresholds on every contact of the held-out customers, labelled or not.
-    period = split_by_customer(np.ones(len(frame), dtype=bool), customers)[1]
-    effort_period, churn_period = ces_to_effort_score(predicted_ces[period]), risk[period]
-    unack = frame["complaint_state"].to_numpy()[period] == COMPLAINT_UNACKNOWLEDGED
+    effort_period, churn_period = ces_to_effort_score(predicted_ces[held_out]), risk[held_out]
+    unack = frame["complaint_state"].to_numpy()[held_out] == COMPLAINT_UNACKNOWLEDGED
     t_effort, t_churn = fit_thresholds(effort_period, churn_period, unack, senior_share)
     # Thresholds for other senior-agent capacities, chosen at serving time (service/routing.py).
     threshold_table = [dict(zip(("share", "effort_score", "churn_risk"),
