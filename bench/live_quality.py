@@ -6,7 +6,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import grpc
 import numpy as np
 import pandas as pd
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ports import free_port
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
@@ -291,13 +291,6 @@ def by_customer(events: Sequence[Event]) -> dict[str, list[Event]]:
     for history in grouped.values():
         history.sort(key=lambda e: (e.occurred_at, e.event_id))
     return grouped
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(layout: Layout, port: int) -> subprocess.Popen[bytes]:

@@ -6,7 +6,6 @@ Starts `effort serve` itself on free ports; bench/serving_bench.py compares agai
 """
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ports import free_port
 
 from effort.v1 import scoring_service_pb2 as pb
 from effort.v1 import scoring_service_pb2_grpc as pb_grpc
@@ -29,13 +29,6 @@ from training.boosters import lightgbm_boosters
 from training.registry import current_folder
 
 CUSTOMERS = [f"C{n:06d}" for n in range(1, 10_001)]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def import_feast_seconds() -> float:

@@ -21,16 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from load import fixed_rate, peak
+from ports import free_port
 
 PEAK_SECONDS = 8.0
 RATE_SECONDS = 8.0
 ROUNDS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -38,7 +33,7 @@ def redis_online_store() -> Iterator[str]:
     """A throw-away redis-server holding the demo's latest feature rows; yields its address."""
     from features.store import FEATURE_REPO, open_store  # heavy import, only when this bench needs it
 
-    port = _free_port()
+    port = free_port()
     folder = tempfile.mkdtemp(prefix="effort-bench-redis-")
     server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                                "--save", "", "--appendonly", "no", "--dir", folder],
@@ -68,7 +63,7 @@ def resident_mb(pid: int) -> float:
 
 def _start(kind: str, port: int, store_env: dict[str, str]) -> subprocess.Popen[bytes]:
     env = {**os.environ, **store_env, "EFFORT_GRPC_PORT": str(port),
-           "EFFORT_GRPC_HOST": "127.0.0.1", "EFFORT_METRICS_PORT": str(_free_port())}
+           "EFFORT_GRPC_HOST": "127.0.0.1", "EFFORT_METRICS_PORT": str(free_port())}
     if kind.startswith("effort"):
         env["EFFORT_WORKERS"] = "2" if kind == "effort x2" else "1"
         command = [sys.executable, "-m", "service.cli", "serve"]
@@ -94,7 +89,7 @@ Result = tuple[float, float, float, int, float]
 
 def measure(kind: str, store_env: dict[str, str]) -> Result:
     """(peak calls/s, p50 ms, p99 ms at half peak, errors, resident MB) for one server."""
-    port = _free_port()
+    port = free_port()
     process = _start(kind, port, store_env)
     try:
         address = f"127.0.0.1:{port}"
