@@ -80,4 +80,5 @@ def load_history(store: FeatureStore, recorder: JourneyRecorder, events: list[Ev
         if seed_tick:
             seed_tick(len(chunk))
     pushed = recorder.flush(tick("pushing online rows", None))
+    recorder.mark_loaded()
     return LoadResult(rows, accepted, duplicates, pushed)

@@ -8,6 +8,7 @@ and only then mark it pushed. A crash anywhere leaves the customer pending, so t
 (the next batch, a replayed file, or the server's start) completes it.
 """
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
 from feast import FeatureStore
 from feast.data_source import PushMode
 
@@ -28,6 +30,17 @@ from features.state import DEDUPE_HORIZON_DAYS, JourneyState, PendingCustomer, R
 FLUSH_CHUNK = 2000
 EVENT_ID_CONFLICT = ("EVENT_ID_CONFLICT: event_id was already recorded with other content "
                      "(another customer or another value of some field)")
+
+
+# What a store that is down, hung or full raises; a write that meets one is answered as
+# unavailable, and a retry with the same event_ids counts each event once.
+STORE_ERRORS = (redis.RedisError, sqlite3.Error, OSError)
+
+
+class StoreUnavailable(RuntimeError):
+    """The journey state or the online store did not take a write in time. Events added before
+    the failure stay recorded (and their customers pending), so nothing is lost or counted twice
+    when the caller retries."""
 
 
 @dataclass
@@ -60,8 +73,12 @@ class JourneyRecorder:
         self._clock = clock
         self._write_lock = threading.Lock()  # one add-and-flush at a time in this process
 
-    def record(self, messages: Sequence[journey_pb.JourneyEvent]) -> RecordOutcome:
-        """Validates and records a batch; valid events are kept even when others are rejected."""
+    def record(self, messages: Sequence[journey_pb.JourneyEvent],
+               timeout: float | None = None) -> RecordOutcome:
+        """Validates and records a batch; valid events are kept even when others are rejected.
+
+        Raises StoreUnavailable when a store fails, or when another write holds them for longer
+        than `timeout` seconds."""
         now = self._clock()
         parsed: list[Event | InvalidEvent] = []
         for message in messages:
@@ -69,11 +86,12 @@ class JourneyRecorder:
                 parsed.append(from_proto(message, now))
             except InvalidEvent as error:
                 parsed.append(error)
-        return self.record_parsed(parsed, now)
+        return self.record_parsed(parsed, now, timeout=timeout)
 
     def record_parsed(self, parsed: Sequence[Event | InvalidEvent], now: float | None = None,
-                      flush: bool = True) -> RecordOutcome:
-        """Records validated events; InvalidEvent entries are counted as rejected."""
+                      flush: bool = True, timeout: float | None = None) -> RecordOutcome:
+        """Records validated events; InvalidEvent entries are counted as rejected. Store
+        failures raise StoreUnavailable, as does waiting more than `timeout` for another write."""
         now = self._clock() if now is None else now
         oldest = now - DEDUPE_HORIZON_DAYS * DAY
         outcome = RecordOutcome()
@@ -88,10 +106,16 @@ class JourneyRecorder:
             else:
                 valid.append(item)
                 valid_indexes.append(index)
-        with self._write_lock:
+        if not self._write_lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            raise StoreUnavailable(f"another write held the stores for more than {timeout:.1f} s")
+        try:
             recorded = self._state.add(valid, now) if valid else []
             if flush:
                 self._flush(now)
+        except STORE_ERRORS as error:
+            raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
+        finally:
+            self._write_lock.release()
         outcome.accepted = recorded.count(Recorded.ACCEPTED)
         outcome.duplicates = recorded.count(Recorded.DUPLICATE)
         outcome.rejections += [Rejection(index, "event_id", EVENT_ID_CONFLICT)
@@ -99,6 +123,10 @@ class JourneyRecorder:
                                if result is Recorded.CONFLICT]
         outcome.rejections.sort(key=lambda rejection: rejection.index)
         return outcome
+
+    def mark_loaded(self) -> None:
+        """Records that the stores now hold a whole history (servers watch for its loss)."""
+        self._state.mark_loaded(self._clock())
 
     def flush(self, progress: Callable[[int], None] | None = None) -> int:
         """Pushes every pending customer; returns how many were pushed."""

@@ -6,7 +6,9 @@ SQLite (embedded) and Redis (production) hold the same things:
   event_id reused with other content is refused as a conflict rather than dropped as a duplicate;
 - each customer's compacted window state (features/window_state.py), bounded in size;
 - a generation counter per customer and the last generation pushed to Feast: a customer whose
-  state is newer than its push is pending, so a crash between the two is repaired by the next flush.
+  state is newer than its push is pending, so a crash between the two is repaired by the next flush;
+- a load marker: when the stores were last loaded with a whole history. A store that answers
+  without it has lost its data (for example a Redis restarted empty), which servers flag.
 Adding events and bumping the generation happen in one transaction.
 """
 
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from features.catalog import STATE_NAME
 from features.domain import DAY
@@ -64,6 +68,14 @@ class JourneyState(Protocol):
 
     def mark_pushed(self, pushed: list[tuple[PendingCustomer, float]]) -> None:
         """Records that these generations reached the feature store, with their row times."""
+        ...
+
+    def mark_loaded(self, loaded_at: float) -> None:
+        """Writes the load marker: the stores now hold a whole history, loaded at `loaded_at`."""
+        ...
+
+    def loaded_at(self) -> float | None:
+        """The load marker's time, or None when there is none."""
         ...
 
     def close(self) -> None:
@@ -130,6 +142,8 @@ class SqliteJourneyState:
                                "pushed INTEGER NOT NULL DEFAULT 0, row_time REAL NOT NULL DEFAULT 0)")
             self._conn.execute("CREATE INDEX IF NOT EXISTS pending_customers ON customers "
                                "(customer_id) WHERE generation > pushed")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS markers (name TEXT PRIMARY KEY, "
+                               "value REAL NOT NULL)")
 
     def add(self, events: list[Event], now: float) -> list[Recorded]:
         fingerprints, by_customer = _dedupe_batch(events)
@@ -189,6 +203,16 @@ class SqliteJourneyState:
                 "WHERE customer_id = ?",
                 [(p.generation, row_time, p.customer_id) for p, row_time in pushed])
 
+    def mark_loaded(self, loaded_at: float) -> None:
+        with self._lock:
+            self._conn.execute("INSERT INTO markers (name, value) VALUES ('loaded', ?) ON "
+                               "CONFLICT(name) DO UPDATE SET value = excluded.value", (loaded_at,))
+
+    def loaded_at(self) -> float | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM markers WHERE name = 'loaded'").fetchone()
+        return float(row[0]) if row else None
+
     def close(self) -> None:
         self._conn.close()
 
@@ -211,6 +235,7 @@ class RedisJourneyState:
         self._client = client
         self._prefix = prefix
         self._pending_key = f"{prefix}:pending"
+        self._loaded_key = f"{prefix}:loaded"
         self._mark_pushed = client.register_script(_MARK_PUSHED)
 
     def _state_key(self, customer_id: str) -> str:
@@ -279,6 +304,13 @@ class RedisJourneyState:
                               args=[p.generation, p.customer_id, f"{row_time:.6f}"], client=pipe)
         pipe.execute()
 
+    def mark_loaded(self, loaded_at: float) -> None:
+        self._client.set(self._loaded_key, repr(loaded_at))
+
+    def loaded_at(self) -> float | None:
+        value = self._client.get(self._loaded_key)
+        return None if value is None else float(_text(value))
+
     def close(self) -> None:
         self._client.close()
 
@@ -294,10 +326,17 @@ def state_path(repo_path: Path) -> Path:
     return repo_path / "data" / f"{STATE_NAME}.db"
 
 
-def open_state(online_store: str, repo_path: Path, redis_address: str) -> JourneyState:
-    """The aggregation state next to the online store: data/<STATE_NAME>.db or the same Redis."""
+def open_state(online_store: str, repo_path: Path, redis_address: str,
+               timeout_seconds: float | None = None) -> JourneyState:
+    """The aggregation state next to the online store: data/<STATE_NAME>.db or the same Redis.
+
+    With `timeout_seconds`, every Redis command gives up after that long, without retrying, so
+    that a hung Redis fails a write in bounded time instead of holding it (and its lock)."""
     if online_store == "redis":
         host, _, port = redis_address.partition(",")[0].partition(":")
-        return RedisJourneyState(redis.Redis(host=host or "localhost", port=int(port or 6379)),
-                                 prefix=f"effort:{STATE_NAME}")
+        bounds: dict[str, Any] = {} if timeout_seconds is None else {
+            "socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds,
+            "retry": Retry(NoBackoff(), 0)}
+        return RedisJourneyState(redis.Redis(host=host or "localhost", port=int(port or 6379),
+                                             **bounds), prefix=f"effort:{STATE_NAME}")
     return SqliteJourneyState(state_path(repo_path))

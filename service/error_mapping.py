@@ -5,22 +5,30 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from service.errors import InvalidArgument
+from service.errors import InvalidArgument, Unavailable
 
 ERROR_DOMAIN = "effort.v1"
 log = logging.getLogger(__name__)
 
 
-def _status(code: int, message: str, reason: str, metadata: dict[str, str]) -> status_pb2.Status:
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata)
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    return status_pb2.Status(code=code, message=message, details=[detail])
+def error_status(code: int, message: str, reason: str, metadata: dict[str, str],
+                 retry_after: float | None = None) -> status_pb2.Status:
+    """A google.rpc.Status with one ErrorInfo, and a RetryInfo when `retry_after` is given."""
+    details = [error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata)]
+    if retry_after is not None:
+        seconds = int(retry_after)
+        details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(
+            seconds=seconds, nanos=int((retry_after - seconds) * 1e9))))
+    packed = []
+    for detail in details:
+        packed.append(any_pb2.Any())
+        packed[-1].Pack(detail)
+    return status_pb2.Status(code=code, message=message, details=packed)
 
 
 class UndecodableRequest:
@@ -48,8 +56,8 @@ def tolerant_deserializer(deserialize: Callable[[bytes], Any] | None
 
 def invalid_argument_status(error: InvalidArgument) -> status_pb2.Status:
     """INVALID_ARGUMENT naming the field in the message and in ErrorInfo.metadata['field']."""
-    return _status(code_pb2.INVALID_ARGUMENT, f"{error.field}: {error}", error.reason,
-                   {"field": error.field})
+    return error_status(code_pb2.INVALID_ARGUMENT, f"{error.field}: {error}", error.reason,
+                        {"field": error.field})
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
@@ -71,11 +79,14 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 return await behavior(request, context)
             except InvalidArgument as error:
                 await context.abort_with_status(rpc_status.to_status(invalid_argument_status(error)))
+            except Unavailable as error:
+                await context.abort_with_status(rpc_status.to_status(error_status(
+                    code_pb2.UNAVAILABLE, str(error), error.reason, {}, error.retry_after)))
             except Exception as error:
                 if isinstance(error, grpc.aio.AbortError | grpc.RpcError):
                     raise  # already carries a status (context.abort)
                 log.exception("internal error in %s", handler_call_details.method)
-                await context.abort_with_status(rpc_status.to_status(_status(
+                await context.abort_with_status(rpc_status.to_status(error_status(
                     code_pb2.INTERNAL, "internal error; see the server log", "INTERNAL", {})))
 
         return grpc.unary_unary_rpc_method_handler(

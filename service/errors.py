@@ -8,3 +8,13 @@ class InvalidArgument(ValueError):
         super().__init__(message)
         self.field = field
         self.reason = reason
+
+
+class Unavailable(RuntimeError):
+    """A dependency could not do the work in time; retrying later may succeed."""
+
+    def __init__(self, message: str, reason: str = "STORE_UNAVAILABLE",
+                 retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after

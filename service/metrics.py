@@ -23,3 +23,12 @@ MODEL_RELOAD_REFUSALS = Counter("effort_model_reload_refusals_total",
                                 "Model folders (or CURRENT pointers) refused at start or reload, "
                                 "by reason.", ["reason"])
 EVENTS_TOTAL = Counter("effort_events_total", "Journey events received, by outcome.", ["outcome"])
+CALLS_IN_FLIGHT = Gauge("effort_calls_in_flight", "Admitted calls not yet answered "
+                        "(health checks and reflection not counted).", multiprocess_mode="livesum")
+SHED_TOTAL = Counter("effort_shed_total", "Calls refused with RESOURCE_EXHAUSTED by admission "
+                     "control, by the limit that was reached.", ["reason"])
+for _limit in ("in_flight", "deadline"):
+    SHED_TOTAL.labels(reason=_limit)  # every series exists from the start, at 0
+STORE_DATA_LOST = Gauge("effort_feature_store_data_lost", "1 while the feature store has lost its "
+                        "data (its load marker is gone) and answers come from priors.",
+                        multiprocess_mode="max")

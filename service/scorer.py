@@ -6,10 +6,11 @@ call reads every customer's row at once (service/feature_reader.py), builds the 
 (service/reasons.py), routes (service/routing.py) and suggests an action (service/actions.py).
 """
 
+import asyncio
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,10 +30,17 @@ from features.model_input import ContactContext, input_vector
 from service import metrics
 from service.actions import ActionPlanner, Suggestion
 from service.errors import InvalidArgument
-from service.feature_reader import FeatureRow, FeatureStoreUnavailable
+from service.feature_reader import DEADLINE_MARGIN, FeatureRow, FeatureStoreUnavailable
 from service.models import ModelBundle, ModelBundleError
 from service.reasons import Reason, choose_reasons
 from service.routing import Router, RoutingPolicy
+
+# A batch is scored BATCH_SLICE customers at a time (a few milliseconds of work), then lets the
+# event loop turn LOOP_TURNS_BETWEEN_SLICES times: a Score needs several turns from arrival to
+# answer (taking the call, reading the request, sending the answer), so that one turn per slice
+# made a Score arriving during a batch wait for several slices (p50 15 ms instead of 2.5 ms).
+BATCH_SLICE = 8
+LOOP_TURNS_BETWEEN_SLICES = 16
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ class Scorer:
         self._max_reasons = max_reasons
         self._policy = policy or RoutingPolicy()
         self._swap_lock = threading.Lock()
+        self._store_data_lost = ""  # why every answer is degraded, while the store lost its data
         self._serving = self._prepare(bundle)
         metrics.MODEL_INFO.labels(version=bundle.version).set(1)
 
@@ -131,6 +140,10 @@ class Scorer:
             self._serving = serving
             metrics.MODEL_INFO.labels(version=bundle.version).set(1)
 
+    def store_data_lost(self, reason: str) -> None:
+        """From now on every answer is a prior flagged degraded with `reason`; "" ends it."""
+        self._store_data_lost = reason
+
     def score_many(self, inputs: Sequence[ScoreInput], field_prefix: str = "",
                    time_remaining: float | None = None) -> list[ScoreResult]:
         """Scores each input; invalid input raises InvalidArgument naming the field.
@@ -139,6 +152,9 @@ class Scorer:
         failed read gives prior-based answers flagged degraded, never an error.
         """
         validate_inputs(inputs, field_prefix)
+        if self._store_data_lost:
+            metrics.DEGRADED_TOTAL.labels(reason="store_data_lost").inc(len(inputs))
+            return self._degraded(inputs, self._store_data_lost)
         try:
             rows = self._reader.read([item.customer_id for item in inputs], time_remaining)
         except FeatureStoreUnavailable as error:
@@ -149,6 +165,36 @@ class Scorer:
                                time_remaining: float | None = None) -> list[ScoreResult]:
         """As `score_many`, awaiting the feature read so that the event loop stays free."""
         validate_inputs(inputs, field_prefix)
+        return await self._read_and_score(inputs, time_remaining)
+
+    async def score_in_slices(self, inputs: Sequence[ScoreInput], field_prefix: str = "",
+                              time_remaining: float | None = None
+                              ) -> AsyncIterator[list[ScoreResult]]:
+        """As `score_many_async` for a batch, yielding results a slice at a time and letting the
+        event loop run other calls between slices. When the deadline is too close for another
+        slice, the customers not yet scored get prior answers flagged degraded."""
+        validate_inputs(inputs, field_prefix)
+        started = time.monotonic()
+        slowest = 0.0
+        for start in range(0, len(inputs), BATCH_SLICE):
+            left = None if time_remaining is None else time_remaining - (
+                time.monotonic() - started)
+            if left is not None and left < slowest + DEADLINE_MARGIN:
+                metrics.DEGRADED_TOTAL.labels(reason="deadline").inc(len(inputs) - start)
+                yield self._degraded(inputs[start:], "deadline reached before this customer "
+                                     "of the batch was scored")
+                return
+            began = time.monotonic()
+            yield await self._read_and_score(inputs[start:start + BATCH_SLICE], left)
+            slowest = max(slowest, time.monotonic() - began)
+            for _ in range(LOOP_TURNS_BETWEEN_SLICES):
+                await asyncio.sleep(0)
+
+    async def _read_and_score(self, inputs: Sequence[ScoreInput],
+                              time_remaining: float | None) -> list[ScoreResult]:
+        if self._store_data_lost:
+            metrics.DEGRADED_TOTAL.labels(reason="store_data_lost").inc(len(inputs))
+            return self._degraded(inputs, self._store_data_lost)
         try:
             rows = await self._reader.read_async([item.customer_id for item in inputs],
                                                  time_remaining)
@@ -161,13 +207,18 @@ class Scorer:
         """Scores every input with the models; a customer with no stored row (never seen, or
         nothing within the retention span) from an empty history. Only a failed read gives
         population priors, flagged degraded."""
-        serving = self._serving  # one bundle for the whole call, even if a swap happens meanwhile
         if failure is not None:
             metrics.DEGRADED_TOTAL.labels(reason=failure.kind).inc(len(inputs))
-            results = [_prior(item, serving.bundle, f"feature store unavailable: {failure}")
-                       for item in inputs]
-        else:
-            results = self._modelled(inputs, rows, serving)
+            return self._degraded(inputs, f"feature store unavailable: {failure}")
+        # One bundle for the whole call, even if a swap happens meanwhile.
+        results = self._modelled(inputs, rows, self._serving)
+        for result in results:
+            _observe(result)
+        return results
+
+    def _degraded(self, inputs: Sequence[ScoreInput], why: str) -> list[ScoreResult]:
+        """Prior answers flagged degraded with `why` (the caller counts them by reason)."""
+        results = [_prior(item, self._serving.bundle, why) for item in inputs]
         for result in results:
             _observe(result)
         return results

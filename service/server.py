@@ -11,6 +11,8 @@ import functools
 import gc
 import logging
 import socket
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -32,6 +34,7 @@ from effort.v1 import (
 from features.catalog import MODEL_FEATURES
 from features.recorder import JourneyRecorder
 from features.state import JourneyState
+from service.admission import AdmissionControl, AdmissionInterceptor
 from service.error_mapping import ErrorMappingInterceptor
 from service.event_loop import run_on_loop
 from service.feature_reader import FeastFeatureReader
@@ -40,7 +43,9 @@ from service.routing import RoutingPolicy
 from service.scorer import Scorer
 from service.servicers import JourneyServicer, ScoringServicer
 from service.settings import Settings
+from service.store_watch import StoreWatch
 from service.stores import open_stores
+from service.streaming import StreamAdapterInterceptor
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = (
@@ -60,13 +65,24 @@ class RunningServer:
     scorer: Scorer
     state: JourneyState
     reloader: ModelReloader
+    streams: StreamAdapterInterceptor
+    store_watch: StoreWatch
+    drain_seconds: float = 0.0
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
-        """Health NOT_SERVING first, then drain in-flight calls within `grace` seconds."""
+        """Health NOT_SERVING first (Check and Watch) while calls are still served for
+        `drain_seconds`, so that balancers move away; then no new calls, and the calls in
+        progress finish within `grace` seconds."""
         run_on_loop(self.health.enter_graceful_shutdown())
+        if self.drain_seconds:
+            log.info("draining: health NOT_SERVING, still serving for %.1f s", self.drain_seconds)
+            time.sleep(self.drain_seconds)
         self.reloader.stop()
+        self.store_watch.stop()
+        run_on_loop(_call_soon(self.streams.end_streams))
         run_on_loop(self.server.stop(grace))
         self.state.close()
+        log.info("stopped")
 
 
 @functools.cache
@@ -93,13 +109,18 @@ def create_server(settings: Settings) -> RunningServer:
     except Exception as error:  # the store may be down; serve degraded rather than not at all
         log.warning("could not flush pending journey rows at start: %s", error)
 
-    server, port, health_servicer = run_on_loop(_start_grpc(settings, scorer, stores.recorder))
+    streams = StreamAdapterInterceptor()
+    server, port, health_servicer = run_on_loop(
+        _start_grpc(settings, scorer, stores.recorder, streams))
     reloader = ModelReloader(scorer, settings.models_dir, MODEL_FEATURES,
                              settings.model_poll_seconds, policy, settings.max_reasons, refused)
     reloader.start()
+    store_watch = StoreWatch(stores.state, scorer.store_data_lost, settings.store_check_seconds)
+    store_watch.start()
     _freeze_start_up_objects()
     log.info("serving model %s on port %d", bundle.version, port)
-    return RunningServer(server, port, health_servicer, scorer, stores.state, reloader)
+    return RunningServer(server, port, health_servicer, scorer, stores.state, reloader,
+                         streams, store_watch, settings.drain_seconds)
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -125,6 +146,11 @@ def ensure_port_free(host: str, port: int) -> None:
                                   "set EFFORT_GRPC_PORT") from None
 
 
+async def _call_soon(function: Callable[[], None]) -> None:
+    """Runs `function` on the serving loop (what run_on_loop needs a coroutine for)."""
+    function()
+
+
 def _freeze_start_up_objects() -> None:
     """Start-up leaves some 270,000 long-lived objects (Feast, protobuf descriptors, models);
     freezing them keeps full collections from pausing calls for tens of milliseconds."""
@@ -133,6 +159,7 @@ def _freeze_start_up_objects() -> None:
 
 
 async def _start_grpc(settings: Settings, scorer: Scorer, recorder: JourneyRecorder,
+                      streams: StreamAdapterInterceptor,
                       ) -> tuple[grpc.aio.Server, int, health_aio.HealthServicer]:
     """Creates, binds and starts the aio server on the serving loop."""
     asyncio.get_running_loop().set_default_executor(
@@ -140,13 +167,16 @@ async def _start_grpc(settings: Settings, scorer: Scorer, recorder: JourneyRecor
     server = grpc.aio.server(
         # Only worker processes share the port; a single server must not share it unnoticed.
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
-        # Overload is shed at once (RESOURCE_EXHAUSTED) so that admitted calls keep their latency.
-        maximum_concurrent_rpcs=settings.max_concurrent_calls,
-        interceptors=[grpc_metrics_interceptor(), ErrorMappingInterceptor()],
+        # Outermost first: metrics count every answer, sheds included; the stream adapter lets
+        # them count Health.Watch; errors are mapped inside admission, around the handlers.
+        interceptors=[grpc_metrics_interceptor(), streams,
+                      AdmissionInterceptor(AdmissionControl(settings.max_concurrent_calls)),
+                      ErrorMappingInterceptor()],
     )
     scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(
         ScoringServicer(scorer, settings.max_batch), server)
-    journey_service_pb2_grpc.add_JourneyServiceServicer_to_server(JourneyServicer(recorder), server)
+    journey_service_pb2_grpc.add_JourneyServiceServicer_to_server(JourneyServicer(
+        recorder, settings.store_timeout_seconds), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
         "threads for ScoreBatch, RecordEvents and network-store reads (Score runs on the loop)"))
     max_concurrent_calls: int = Field(128, ge=1, description=(
         "calls in progress per process beyond which new calls are shed with RESOURCE_EXHAUSTED"))
+    drain_seconds: float = Field(5.0, ge=0, description=(
+        "after SIGTERM, how long health answers NOT_SERVING while calls are still served, so "
+        "that load balancers move away before the port closes"))
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the gRPC port "
                          "(SO_REUSEPORT, only when more than 1); more than 1 needs a fixed port")
     feature_repo: Path = Field(FEATURE_REPO, description="Feast repo path; data/ beneath it")
@@ -32,6 +35,12 @@ class Settings(BaseSettings):
     feature_timeout_seconds: float = Field(1.0, gt=0, description="longest wait for the online "
                                            "store per call (plus 1 ms per customer), within the "
                                            "caller's deadline; later answers are degraded")
+    store_timeout_seconds: float = Field(2.0, gt=0, description=(
+        "longest a RecordEvents call waits on the stores (within the caller's deadline) before "
+        "it answers UNAVAILABLE; also each Redis command's timeout, without retries"))
+    store_check_seconds: float = Field(5.0, ge=0, description=(
+        "how often to check that the feature store still holds its data (its load marker); "
+        "0 checks only at start"))
     routing_policy: Path | None = Field(None, description="JSON routing policy file "
                                         "(service/routing.py); default: model thresholds and the "
                                         "unacknowledged-complaint rule")

@@ -3,6 +3,7 @@
 Each fixture is built only when a test asks for it, so the unit tier starts none of them.
 """
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,6 +25,10 @@ from training.dataset import read_labels, training_frame
 from training.registry import promote
 from training.simulate import simulate, write_files
 from training.train import train_models
+
+# Servers stop at once in tests (inherited by the servers tests start as processes); the tests
+# of the drain set their own.
+os.environ.setdefault("EFFORT_DRAIN_SECONDS", "0")
 
 
 def _answers_ping(client: redis.Redis) -> bool:

@@ -41,7 +41,7 @@ def _env(models_dir: Path, repo: Path, port: int) -> dict[str, str]:
     return {**clean, "EFFORT_GRPC_HOST": "127.0.0.1", "EFFORT_GRPC_PORT": str(port),
             "EFFORT_METRICS_PORT": str(free_port()), "EFFORT_FEATURE_REPO": str(repo),
             "EFFORT_MODELS_DIR": str(models_dir), "EFFORT_MODEL_POLL_SECONDS": "0.2",
-            "EFFORT_LOG_FORMAT": "json"}
+            "EFFORT_LOG_FORMAT": "json", "EFFORT_DRAIN_SECONDS": "0"}
 
 
 @pytest.fixture(scope="module")
