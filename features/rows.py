@@ -1,5 +1,6 @@
 """Feature rows as typed frames in the journey view's schema, and the offline history folder."""
 
+import logging
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,10 +16,17 @@ from features.catalog import (
     WINDOW_STATE_FIELD,
 )
 from features.events import Event
+from features.history_compaction import (
+    PART_PREFIX,
+    PARTS_BEFORE_COMPACTION,
+    compact_history,
+    part_count,
+)
 from features.journey import compute_features
 from features.window_state import encode
 
 BACKFILL_PART = "backfill.parquet"
+_log = logging.getLogger(__name__)
 
 
 def feature_record(customer_id: str, state: Sequence[Event], as_of: float) -> dict[str, object]:
@@ -67,12 +75,23 @@ def replace_backfill(repo_path: Path, frame: pd.DataFrame) -> Path:
 
 
 def append_history(repo_path: Path, frame: pd.DataFrame) -> Path:
-    """Adds pushed rows to the offline history as a new part (an append, not a rewrite)."""
+    """Adds pushed rows to the offline history as a new part (an append, not a rewrite).
+
+    Every PARTS_BEFORE_COMPACTION parts, the parts are merged into day files
+    (features/history_compaction.py), unless another process is compacting or reading then.
+    """
     folder = history_dir(repo_path)
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"part-{pd.Timestamp.now(tz='UTC').strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
+    name = f"{PART_PREFIX}{pd.Timestamp.now(tz='UTC').strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
     staging = folder / f".{name}.tmp"
     frame.to_parquet(staging, index=False)
     path = folder / f"{name}.parquet"
     staging.replace(path)
+    if part_count(folder) >= PARTS_BEFORE_COMPACTION:
+        try:
+            compact_history(folder, wait=False)
+        except Exception:
+            # The rows are committed in their part, and the next compaction finishes or undoes a
+            # failed merge: housekeeping must not fail the push.
+            _log.exception("offline history compaction failed in %s", folder)
     return path

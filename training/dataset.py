@@ -8,8 +8,10 @@ from feast import FeatureStore
 
 from features.catalog import FEATURE_SERVICE_NAME, JOIN_KEY, MODEL_FEATURES, WINDOW_STATE_FIELD
 from features.domain import EFFORT_HALF_LIFE_CHOICES_DAYS
+from features.history_compaction import compacted_history
 from features.journey import decay_weighted, effort_event_times
 from features.model_input import input_vector, recorded_contact
+from features.rows import history_dir
 from features.window_state import decode
 
 LABEL_COLUMNS = ("customer_id", "label_time", "ces", "churned")
@@ -74,10 +76,12 @@ def training_frame(store: FeatureStore, labels: pd.DataFrame) -> pd.DataFrame:
     builds it at scoring time, with the context of the contact recorded at label_time. A label
     whose customer has no row yet gets the input of an empty history, as serving scores a
     customer it has no journey for. effort_events_decayed comes once per candidate half-life too
-    (half_life_column), for training to choose from.
+    (half_life_column), for training to choose from. The offline history is first compacted to
+    one file per day, so the read costs the same however many pushes made it.
     """
     service = store.get_feature_service(FEATURE_SERVICE_NAME)
-    joined = store.get_historical_features(entity_df=labels, features=service).to_df()
+    with compacted_history(history_dir(Path(store.repo_path))):
+        joined = store.get_historical_features(entity_df=labels, features=service).to_df()
     matrix = np.empty((len(joined), len(MODEL_FEATURES)), dtype=np.float64)
     decayed = np.empty((len(joined), len(EFFORT_HALF_LIFE_CHOICES_DAYS)), dtype=np.float64)
     for row, candidates, customer_id, moment, state in zip(
