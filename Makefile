@@ -7,7 +7,7 @@ EFFORT := $(VENV)/bin/effort
 DEMO := var/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install constraints run demo serve test test-unit test-integration test-e2e lint buf-lint typecheck proto proto-check redis-server bench clean help
+.PHONY: install constraints run demo serve test test-unit test-integration test-e2e test-faults lint buf-lint typecheck proto proto-check redis-server bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,8 +40,8 @@ redis-server:  ## install redis-server from Debian's packages when it is missing
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
-test: $(STAMP) redis-server proto-check  ## run every tier: unit, integration, e2e (starts its own redis-server and servers)
-	$(PY) -m pytest -q tests/unit tests/integration tests/e2e
+test: $(STAMP) redis-server proto-check  ## run every tier: unit, integration, e2e, faults (starts its own redis-server and servers)
+	$(PY) -m pytest -q tests/unit tests/integration tests/e2e tests/faults
 
 test-unit: $(STAMP)  ## the fast tier: no server, no Feast apply, no training
 	$(PY) -m pytest -q tests/unit
@@ -51,6 +51,9 @@ test-integration: $(STAMP) redis-server  ## real Feast stores, redis-server and 
 
 test-e2e: $(STAMP) redis-server  ## real gRPC servers and `effort` commands in their own processes
 	$(PY) -m pytest -q tests/e2e
+
+test-faults: $(STAMP) redis-server  ## the fault-injection suite: real processes killed, hung and fed garbage; prints its tally
+	$(PY) -m pytest -q tests/faults
 
 lint: $(STAMP) proto-check buf-lint  ## ruff, buf lint, and fail when generated protobuf code is stale
 	$(VENV)/bin/ruff check .
@@ -79,4 +82,5 @@ bench: demo  ## measure serving, ingestion and training on the demo (see BENCHMA
 	$(PY) bench/serving_bench.py
 	$(PY) bench/score_bench.py
 	$(PY) bench/journey_bench.py
+	$(PY) bench/hardening_bench.py
 	$(PY) bench/train_bench.py

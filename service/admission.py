@@ -25,6 +25,10 @@ from service.error_mapping import error_status
 
 # Methods never shed: probes must see the server even when it is overloaded.
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Methods that keep their own deadline, so admission does not judge it for them: a batch answers
+# the customers it could not score in time as degraded, and a write answers UNAVAILABLE at it.
+SELF_BOUNDED = frozenset({"/effort.v1.ScoringService/ScoreBatch",
+                          "/effort.v1.JourneyService/RecordEvents"})
 MIN_RETRY_SECONDS = 0.05
 MAX_RETRY_SECONDS = 1.0
 SERVICE_TIME_WEIGHT = 0.05  # of each new call in the moving average of call durations
@@ -61,7 +65,7 @@ class AdmissionControl:
         retry = min(MAX_RETRY_SECONDS, max(MIN_RETRY_SECONDS, takes))
         if self._in_flight >= self._max_in_flight:
             return Shed("in_flight", f"{self._in_flight} calls in progress, the limit", retry)
-        if time_remaining is not None and time_remaining < takes:
+        if time_remaining is not None and time_remaining < takes and method not in SELF_BOUNDED:
             return Shed("deadline", f"{time_remaining * 1000:.1f} ms left before the deadline, "
                         f"less than this method takes ({takes * 1000:.1f} ms)", retry)
         self._in_flight += 1

@@ -43,6 +43,9 @@ class FeatureRow:
 
     events: list[Event]
     computed_at: float
+    # Why the stored journey cannot be used (it did not decode), or "": that customer alone
+    # gets a degraded answer.
+    unusable: str = ""
 
 
 # A stored row: the encoded window state and when it was pushed (epoch s).
@@ -197,7 +200,11 @@ class FeastFeatureReader:
                 rows.append(None)
                 continue
             state, computed_at = row
-            rows.append(FeatureRow(decode(state, customer_id), computed_at))
+            try:
+                rows.append(FeatureRow(decode(state, customer_id), computed_at))
+            except Exception as error:  # one customer's bad bytes must not fail the others
+                rows.append(FeatureRow([], computed_at, f"{type(error).__name__} while "
+                                                        "decoding its stored journey"))
         return rows
 
 

@@ -278,6 +278,8 @@ class Scorer:
 def _journey_problem(out: np.ndarray, row: FeatureRow | None, now: float,
                      contact: ContactContext | None, half_life_days: float) -> str:
     """Writes the row's model input into `out`; returns why it cannot be used, or ""."""
+    if row is not None and row.unusable:
+        return row.unusable
     try:
         input_vector(row.events if row is not None else [], now, contact, out=out,
                      half_life_days=half_life_days)

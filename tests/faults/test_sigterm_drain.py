@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from effort.v1 import scoring_service_pb2 as spb
 from effort.v1 import scoring_service_pb2_grpc as sgrpc
+from tests.faults.tally import FaultTally, ScenarioRecorder, code_name
 from tests.helpers import DemoWorld, free_port, wait_serving
 
 DRAIN_SECONDS = 1.5
@@ -40,7 +41,8 @@ class Load:
     """Client threads calling until told to stop; every answer's status code is counted, and
     when each thread first saw the port refuse."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, calls: ScenarioRecorder) -> None:
+        self._calls = calls
         self.codes: Counter[str] = Counter()
         self.failures: list[tuple[float, str, str]] = []  # when, code, details (not UNAVAILABLE)
         self.first_refusal: float | None = None
@@ -50,13 +52,13 @@ class Load:
         stub = sgrpc.ScoringServiceStub(self._channel)
         batch = spb.ScoreBatchRequest(requests=[spb.ScoreRequest(customer_id=f"C{n:06d}")
                                                 for n in range(1, 301)])
-        calls: list[Callable[[], object]] = [
-            lambda: stub.Score(spb.ScoreRequest(customer_id="C000001"), timeout=10),
-            lambda: stub.Score(spb.ScoreRequest(customer_id="C000002", channel="CHANNEL_CHAT"),
-                               timeout=10),
-            lambda: stub.ScoreBatch(batch, timeout=30),
+        requests: list[Callable[[], object]] = [
+            lambda: calls.call(stub.Score, spb.ScoreRequest(customer_id="C000001"), timeout=10),
+            lambda: calls.call(stub.Score, spb.ScoreRequest(customer_id="C000002",
+                                                            channel="CHANNEL_CHAT"), timeout=10),
+            lambda: calls.call(stub.ScoreBatch, batch, timeout=30),
         ]
-        self._threads = [threading.Thread(target=self._run, args=(call,)) for call in calls]
+        self._threads = [threading.Thread(target=self._run, args=(call,)) for call in requests]
 
     def __enter__(self) -> "Load":
         for thread in self._threads:
@@ -71,13 +73,10 @@ class Load:
 
     def _run(self, call: Callable[[], object]) -> None:
         while not self._stop.is_set():
-            try:
-                call()
-                code = "OK"
-            except grpc.RpcError as error:
-                code = error.code().name
-                if code != "UNAVAILABLE":
-                    self.failures.append((time.monotonic(), code, error.details() or ""))
+            outcome = call()
+            code = code_name(outcome)  # type: ignore[arg-type]
+            if isinstance(outcome, grpc.RpcError) and code != "UNAVAILABLE":
+                self.failures.append((time.monotonic(), code, str(outcome)))
             with self._lock:
                 self.codes[code] += 1
                 if code == "UNAVAILABLE" and self.first_refusal is None:
@@ -86,8 +85,8 @@ class Load:
                 time.sleep(0.05)
 
 
-def test_sigterm_drains_under_load_and_cancels_no_accepted_call(demo_world: DemoWorld,
-                                                                 tmp_path: Path) -> None:
+def test_sigterm_drains_under_load_and_cancels_no_accepted_call(
+        demo_world: DemoWorld, tmp_path: Path, tally: FaultTally) -> None:
     process, port, log = _serve(demo_world, tmp_path)
     watched: list[tuple[float, int]] = []
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -103,7 +102,7 @@ def test_sigterm_drains_under_load_and_cancels_no_accepted_call(demo_world: Demo
 
         follower = threading.Thread(target=follow)
         follower.start()
-        with Load(port) as load:
+        with Load(port, tally.scenario("SIGTERM under load with batches")) as load:
             time.sleep(1.0)
             served_before = load.codes["OK"]
             terminated_at = time.monotonic()

@@ -3,10 +3,13 @@
 import time
 from pathlib import Path
 
-from features.catalog import MODEL_FEATURES
+from feast.data_source import PushMode
+
+from features.catalog import MODEL_FEATURES, PUSH_SOURCE_NAME, WINDOW_STATE_FIELD
 from features.domain import DAY
 from features.events import ET, Event
 from features.recorder import JourneyRecorder
+from features.rows import feature_record, rows_frame
 from features.state import open_state
 from features.store import apply_definitions, open_store
 from service.feature_reader import FeastFeatureReader
@@ -39,3 +42,23 @@ def test_a_customer_with_a_non_finite_stored_value_is_degraded_alone(
     assert good_again.customer_known and not good_again.degraded_reason
     assert bad.degraded_reason == "customer's stored data unusable: a stored value is not finite"
     assert bad.churn_risk == bundle.prior_churn_risk and not bad.senior
+
+
+def test_a_customer_whose_stored_journey_does_not_decode_is_degraded_alone(
+        demo_world: DemoWorld, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    store = open_store(repo)
+    apply_definitions(store)
+    recorder = JourneyRecorder(store, open_state("sqlite", repo, ""))
+    now = time.time()
+    recorder.record_parsed([Event("g1", "CGOOD", now - 3600, ET.EVENT_TYPE_CONTACT, channel=1)],
+                           now=now)
+    garbled = rows_frame([feature_record("CGARBLED", [], now)])
+    garbled[WINDOW_STATE_FIELD] = "\x00 not a window state"
+    store.push(PUSH_SOURCE_NAME, garbled, to=PushMode.ONLINE)
+    scorer = Scorer(FeastFeatureReader(store),
+                    load_bundle(current_folder(demo_world.models_dir), MODEL_FEATURES))
+    good, bad = scorer.score_many([ScoreInput("CGOOD"), ScoreInput("CGARBLED")])
+    assert good.customer_known and not good.degraded_reason
+    assert bad.degraded_reason.startswith("customer's stored data unusable: ")
+    assert "while decoding its stored journey" in bad.degraded_reason
