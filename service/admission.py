@@ -51,6 +51,7 @@ class AdmissionControl:
         self._max_in_flight = max_in_flight
         self._clock = clock
         self._in_flight = 0
+        self.closing = False  # set at shutdown: every new call is refused UNAVAILABLE
         # Per method, the moving average of admitted calls' durations, seconds.
         self._service_time: dict[str, float] = {}
 
@@ -108,6 +109,10 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
                                      handler_call_details.method)
 
         async def admitted(request: Any, context: Any) -> Any:
+            if control.closing:
+                await context.abort_with_status(rpc_status.to_status(error_status(
+                    code_pb2.UNAVAILABLE, "the server is shutting down; call another replica",
+                    "SHUTTING_DOWN", {}, 0.0)))
             shed = control.admit(method, context.time_remaining())
             if shed is not None:
                 metrics.SHED_TOTAL.labels(reason=shed.reason).inc()

@@ -53,6 +53,7 @@ SERVICE_NAMES = (
     journey_service_pb2.DESCRIPTOR.services_by_name["JourneyService"].full_name,
 )
 GRACE_SECONDS = 10.0
+CLOSING_SECONDS = 0.25
 
 
 @dataclass
@@ -66,6 +67,7 @@ class RunningServer:
     state: JourneyState
     reloader: ModelReloader
     streams: StreamAdapterInterceptor
+    admission: AdmissionControl
     store_watch: StoreWatch
     drain_seconds: float = 0.0
 
@@ -79,6 +81,11 @@ class RunningServer:
             time.sleep(self.drain_seconds)
         self.reloader.stop()
         self.store_watch.stop()
+        # Calls still arriving are answered UNAVAILABLE for a moment before gRPC stops: gRPC
+        # cancels the calls it holds that the server has not taken yet, and an idle loop takes
+        # each arriving call at once.
+        self.admission.closing = True
+        time.sleep(CLOSING_SECONDS)
         run_on_loop(_call_soon(self.streams.end_streams))
         run_on_loop(self.server.stop(grace))
         self.state.close()
@@ -110,8 +117,9 @@ def create_server(settings: Settings) -> RunningServer:
         log.warning("could not flush pending journey rows at start: %s", error)
 
     streams = StreamAdapterInterceptor()
+    admission = AdmissionControl(settings.max_concurrent_calls)
     server, port, health_servicer = run_on_loop(
-        _start_grpc(settings, scorer, stores.recorder, streams))
+        _start_grpc(settings, scorer, stores.recorder, streams, admission))
     reloader = ModelReloader(scorer, settings.models_dir, MODEL_FEATURES,
                              settings.model_poll_seconds, policy, settings.max_reasons, refused)
     reloader.start()
@@ -120,7 +128,7 @@ def create_server(settings: Settings) -> RunningServer:
     _freeze_start_up_objects()
     log.info("serving model %s on port %d", bundle.version, port)
     return RunningServer(server, port, health_servicer, scorer, stores.state, reloader,
-                         streams, store_watch, settings.drain_seconds)
+                         streams, admission, store_watch, settings.drain_seconds)
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -159,7 +167,7 @@ def _freeze_start_up_objects() -> None:
 
 
 async def _start_grpc(settings: Settings, scorer: Scorer, recorder: JourneyRecorder,
-                      streams: StreamAdapterInterceptor,
+                      streams: StreamAdapterInterceptor, admission: AdmissionControl,
                       ) -> tuple[grpc.aio.Server, int, health_aio.HealthServicer]:
     """Creates, binds and starts the aio server on the serving loop."""
     asyncio.get_running_loop().set_default_executor(
@@ -170,7 +178,7 @@ async def _start_grpc(settings: Settings, scorer: Scorer, recorder: JourneyRecor
         # Outermost first: metrics count every answer, sheds included; the stream adapter lets
         # them count Health.Watch; errors are mapped inside admission, around the handlers.
         interceptors=[grpc_metrics_interceptor(), streams,
-                      AdmissionInterceptor(AdmissionControl(settings.max_concurrent_calls)),
+                      AdmissionInterceptor(admission),
                       ErrorMappingInterceptor()],
     )
     scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(

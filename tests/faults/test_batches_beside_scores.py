@@ -46,7 +46,7 @@ def test_scores_answer_while_large_batches_run(fault_server: ServedProcess,
 def test_a_batch_too_large_for_its_deadline_answers_inside_it_degraded(
         fault_server: ServedProcess, tally: FaultTally) -> None:
     calls = tally.scenario("batches beside Scores")
-    deadline = 0.5
+    deadline = 1.0
     with grpc.insecure_channel(fault_server.address) as channel:
         began = time.monotonic()
         answer = calls.call(sgrpc.ScoringServiceStub(channel).ScoreBatch, _batch(10_000),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from effort.v1 import scoring_service_pb2 as spb
@@ -85,8 +86,11 @@ class Load:
                 time.sleep(0.05)
 
 
+# Several rounds: a call cancelled at the stop is a race, seen once in three runs before the
+# closing moment of RunningServer.stop.
+@pytest.mark.parametrize("round_", [1, 2, 3])
 def test_sigterm_drains_under_load_and_cancels_no_accepted_call(
-        demo_world: DemoWorld, tmp_path: Path, tally: FaultTally) -> None:
+        demo_world: DemoWorld, tmp_path: Path, tally: FaultTally, round_: int) -> None:
     process, port, log = _serve(demo_world, tmp_path)
     watched: list[tuple[float, int]] = []
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
