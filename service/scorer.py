@@ -38,9 +38,10 @@ from service.routing import Router, RoutingPolicy
 # A batch is scored BATCH_SLICE customers at a time (a few milliseconds of work), then lets the
 # event loop turn LOOP_TURNS_BETWEEN_SLICES times: a Score needs several turns from arrival to
 # answer (taking the call, reading the request, sending the answer), so that one turn per slice
-# made a Score arriving during a batch wait for several slices (p50 15 ms instead of 2.5 ms).
+# made a Score arriving during a batch wait for several slices (p50 15 ms instead of 2.5 ms);
+# with 16 turns its p99 was 2.3x its p99 without batches, with 32 1.7-1.8x (BENCHMARKS.md).
 BATCH_SLICE = 8
-LOOP_TURNS_BETWEEN_SLICES = 16
+LOOP_TURNS_BETWEEN_SLICES = 32
 # Kept per customer not yet scored when a batch decides whether another slice fits before its
 # deadline: a prior answer, its metrics, its response message and its share of serialising the
 # batch take about 8 us; doubled for the garbage collector's pauses.
