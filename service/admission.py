@@ -12,7 +12,7 @@ the connections, not in the server's own queue (BENCHMARKS.md, admission control
 """
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from grpc_status import rpc_status
 
 from service import metrics
 from service.error_mapping import error_status
+from service.wrapping import WrappingInterceptor
 
 # Methods never shed: probes must see the server even when it is overloaded.
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -93,20 +94,17 @@ def overloaded_status(shed: Shed) -> status_pb2.Status:
                         {"limit": shed.reason}, shed.retry_after)
 
 
-class AdmissionInterceptor(grpc.aio.ServerInterceptor):
+class AdmissionInterceptor(WrappingInterceptor):
     """Applies AdmissionControl to every unary call except health checks and reflection."""
 
     def __init__(self, control: AdmissionControl) -> None:
+        super().__init__()
         self._control = control
 
-    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]],
-                                handler_call_details: Any) -> Any:
-        handler = await continuation(handler_call_details)
-        if (handler is None or handler.unary_unary is None
-                or handler_call_details.method.startswith(EXEMPT_PREFIXES)):
+    def wrap(self, handler: Any, method: str) -> Any:
+        if handler is None or handler.unary_unary is None or method.startswith(EXEMPT_PREFIXES):
             return handler
-        behavior, control, method = (handler.unary_unary, self._control,
-                                     handler_call_details.method)
+        behavior, control = handler.unary_unary, self._control
 
         async def admitted(request: Any, context: Any) -> Any:
             if control.closing:

@@ -1,7 +1,7 @@
 """The interceptor that maps domain errors to AIP-193 statuses with one ErrorInfo, never UNKNOWN."""
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -11,6 +11,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from service.errors import InvalidArgument, Unavailable
+from service.wrapping import WrappingInterceptor
 
 ERROR_DOMAIN = "effort.v1"
 log = logging.getLogger(__name__)
@@ -60,12 +61,10 @@ def invalid_argument_status(error: InvalidArgument) -> status_pb2.Status:
                         {"field": error.field})
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+class ErrorMappingInterceptor(WrappingInterceptor):
     """Turns domain exceptions into canonical codes so that nothing answers UNKNOWN."""
 
-    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]],
-                                handler_call_details: Any) -> Any:
-        handler = await continuation(handler_call_details)
+    def wrap(self, handler: Any, method: str) -> Any:
         if handler is None or handler.unary_unary is None:
             return handler
         behavior = handler.unary_unary
@@ -85,7 +84,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             except Exception as error:
                 if isinstance(error, grpc.aio.AbortError | grpc.RpcError):
                     raise  # already carries a status (context.abort)
-                log.exception("internal error in %s", handler_call_details.method)
+                log.exception("internal error in %s", method)
                 await context.abort_with_status(rpc_status.to_status(error_status(
                     code_pb2.INTERNAL, "internal error; see the server log", "INTERNAL", {})))
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import grpc
 
+from service.wrapping import WrappingInterceptor
+
 _END = object()
 
 
@@ -53,10 +55,11 @@ def as_generator(behavior: Callable[[Any, Any], Awaitable[None]],
     return streamed
 
 
-class StreamAdapterInterceptor(grpc.aio.ServerInterceptor):
+class StreamAdapterInterceptor(WrappingInterceptor):
     """Turns server-streaming handlers written with `context.write` into async generators."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._open_streams: set[asyncio.Queue[Any]] = set()
 
     def end_streams(self) -> None:
@@ -65,9 +68,7 @@ class StreamAdapterInterceptor(grpc.aio.ServerInterceptor):
         for queue in self._open_streams:
             queue.put_nowait(_END)
 
-    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]],
-                                handler_call_details: Any) -> Any:
-        handler = await continuation(handler_call_details)
+    def wrap(self, handler: Any, method: str) -> Any:
         if (handler is None or handler.unary_stream is None
                 or inspect.isasyncgenfunction(handler.unary_stream)):
             return handler
