@@ -228,3 +228,9 @@ def test_overload_is_shed_with_resource_exhausted(demo_world: DemoWorld,
     finally:
         running.stop(grace=1.0)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    status = rpc_status.from_call(refused.value)  # type: ignore[arg-type]
+    assert status is not None and len(status.details) == 2
+    info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(info) and status.details[1].Unpack(retry)
+    assert (info.reason, info.metadata["limit"]) == ("OVERLOADED", "in_flight")
+    assert retry.retry_delay.ToTimedelta().total_seconds() > 0

@@ -15,6 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 import redis
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from effort.v1 import journey_service_pb2 as jpb
 from effort.v1 import journey_service_pb2_grpc as jgrpc
@@ -115,6 +117,7 @@ class Writer:
         self.requests = [jpb.RecordEventsRequest(events=events[i:i + BATCH_SIZE])
                          for i in range(0, len(events), BATCH_SIZE)]
         self.failed_seconds: list[float] = []
+        self.errors: list[grpc.RpcError] = []
         self.final: list[jpb.RecordEventsResponse] = []
         self._address = address
         self._calls = calls
@@ -138,6 +141,7 @@ class Writer:
                         self.final.append(outcome)
                         break
                     self.failed_seconds.append(time.monotonic() - began)
+                    self.errors.append(outcome)
                     time.sleep(0.2)
                 time.sleep(0.1)
 
@@ -243,6 +247,15 @@ def test_redis_hung_killed_and_restarted_empty_under_load(
     assert writer.failed_seconds, "the faults should have failed some writes"
     # Failed writes answered inside their deadline, from the server's own timeout.
     assert max(writer.failed_seconds) < WRITE_DEADLINE, writer.failed_seconds
+    # Each says to retry: one ErrorInfo and a RetryInfo.
+    for error in writer.errors:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        assert status is not None
+        kinds = [detail.type_url.rsplit("/", 1)[-1] for detail in status.details]
+        assert kinds == ["google.rpc.ErrorInfo", "google.rpc.RetryInfo"], kinds
+        info = error_details_pb2.ErrorInfo()
+        status.details[0].Unpack(info)
+        assert info.reason == "STORE_UNAVAILABLE"
     figures = calls.snapshot()
     assert not set(figures.codes) & set(FORBIDDEN_CODES), figures.codes
     assert set(figures.codes) <= {"OK", "UNAVAILABLE"}, figures.codes
