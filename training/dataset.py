@@ -82,6 +82,7 @@ def training_frame(store: FeatureStore, labels: pd.DataFrame) -> pd.DataFrame:
     service = store.get_feature_service(FEATURE_SERVICE_NAME)
     with compacted_history(history_dir(Path(store.repo_path))):
         joined = store.get_historical_features(entity_df=labels, features=service).to_df()
+    joined = _with_labels_before_first_row(joined, labels)
     matrix = np.empty((len(joined), len(MODEL_FEATURES)), dtype=np.float64)
     decayed = np.empty((len(joined), len(EFFORT_HALF_LIFE_CHOICES_DAYS)), dtype=np.float64)
     for row, candidates, customer_id, moment, state in zip(
@@ -99,3 +100,17 @@ def training_frame(store: FeatureStore, labels: pd.DataFrame) -> pd.DataFrame:
             *([TRUTH_COLUMN] if TRUTH_COLUMN in joined.columns else [])]
     frame = pd.concat([joined[kept], inputs], axis=1)
     return frame.sort_values(["event_timestamp", JOIN_KEY], kind="stable").reset_index(drop=True)
+
+
+def _with_labels_before_first_row(joined: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Feast's join drops a label dated before its customer's first history row (one with no row
+    at all it keeps); such a label is put back with no window state, an empty history."""
+    key = [JOIN_KEY, "event_timestamp"]
+    found = joined[key].assign(event_timestamp=joined["event_timestamp"].dt.as_unit("ns"))
+    wanted = labels.assign(event_timestamp=labels["event_timestamp"].dt.as_unit("ns"))
+    merged = wanted.merge(found.drop_duplicates(), on=key, how="left", indicator=True)
+    missing = merged[merged["_merge"] == "left_only"].drop(columns="_merge")
+    if missing.empty:
+        return joined
+    return pd.concat([joined.assign(event_timestamp=joined["event_timestamp"].dt.as_unit("ns")),
+                      missing.assign(**{WINDOW_STATE_FIELD: None})], ignore_index=True)

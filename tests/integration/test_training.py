@@ -132,6 +132,30 @@ def test_no_feature_recorded_after_a_label_reaches_its_row(tmp_path: Path) -> No
         frame.loc[0, "request_channel"]  # NaN: no contact at -55 h
 
 
+def test_a_label_before_its_customers_first_row_gets_an_empty_history(tmp_path: Path) -> None:
+    """Feast's join drops such a label; training keeps it, with the input serving builds for a
+    customer with no journey yet."""
+    now = float(int(time.time()))
+    hour = 3600.0
+    events = [Event(f"e{i}", "LATE001", now - (50 - i) * hour, ET.EVENT_TYPE_CONTACT, channel=1)
+              for i in range(0, 50, 10)]
+    repo = tmp_path / "repo"
+    store = open_store(repo)
+    load_history(store, JourneyRecorder(store, open_state("sqlite", repo, "")), events)
+    label_times = [now - 200 * hour, now - 1 * hour]
+    labels = pd.DataFrame({
+        "customer_id": pd.Series(["LATE001", "LATE001"], dtype="string"),
+        "event_timestamp": pd.to_datetime(label_times, unit="s", utc=True),
+        "ces": [4.0, 5.0], "churned": [0.0, 1.0]})
+    frame = training_frame(store, labels)
+    assert len(frame) == 2
+    early = frame[frame["event_timestamp"] < pd.Timestamp(now - 100 * hour, unit="s", tz="UTC")]
+    assert len(early) == 1 and early.iloc[0]["ces"] == 4.0
+    assert early.iloc[0]["contacts_90d"] == 0 and early.iloc[0]["contacts_7d"] == 0
+    late = frame[(frame["customer_id"] == "LATE001") & (frame["ces"] == 5.0)].iloc[0]
+    assert late["contacts_90d"] == len(events)
+
+
 def test_corrupted_model_is_refused(demo_world: DemoWorld, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(current_folder(demo_world.models_dir), copy)
