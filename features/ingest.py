@@ -20,7 +20,8 @@ class IngestResult:
 
 def ingest_file(recorder: JourneyRecorder, path: Path, batch_size: int,
                 progress: Callable[[int], None] | None = None) -> IngestResult:
-    """Records every event of the file, `batch_size` at a time; invalid records are rejected."""
+    """Records every event of the file, `batch_size` at a time; invalid records are rejected.
+    At the end it writes the stores' load marker (service/store_watch.py)."""
     result = IngestResult()
     position = 0
     batch: list[ParsedEvent]
@@ -33,4 +34,5 @@ def ingest_file(recorder: JourneyRecorder, path: Path, batch_size: int,
         position += len(batch)
         if progress:
             progress(len(batch))
+    recorder.mark_loaded()  # a whole file is in: servers watch this marker for data loss
     return result
