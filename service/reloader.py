@@ -7,7 +7,6 @@ is a refusal: counted by reason, logged once, and not retried until the folder c
 
 import logging
 import math
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from features.model_input import ContactContext, input_vector
 from service import metrics
 from service.actions import ActionPlanner
 from service.models import ModelBundle, ModelBundleError, load_bundle
+from service.polling import Poller
 from service.reasons import choose_reasons
 from service.responses import score_response
 from service.routing import Router, RoutingPolicy
@@ -220,13 +220,10 @@ class ModelReloader:
         self._scorer = scorer
         self._models_dir = models_dir
         self._expected = expected_features
-        self._poll = poll_seconds
         self._policy = policy or RoutingPolicy()
         self._max_reasons = max_reasons
         self._refused: dict[str, Fingerprint] = dict([refused] if refused else [])
-        self.polls = 0  # completed background polls
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="model-reloader", daemon=True)
+        self._poller = Poller(self.check, poll_seconds, "model-reloader")
 
     def check(self) -> str:
         """One poll: 'unchanged', 'swapped' or 'refused'."""
@@ -265,21 +262,15 @@ class ModelReloader:
                   self._scorer.bundle.version, describe(error))
         return "refused"
 
+    @property
+    def polls(self) -> int:
+        """Completed background polls."""
+        return self._poller.polls
+
     def start(self) -> None:
         """Starts polling in a background thread (no-op when the interval is 0)."""
-        if self._poll > 0:
-            self._thread.start()
+        self._poller.start()
 
     def stop(self) -> None:
         """Stops polling."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll):
-            try:
-                self.check()
-            except Exception:  # never let the watcher die
-                log.exception("model reload check failed")
-            self.polls += 1
+        self._poller.stop()

@@ -2,13 +2,13 @@
 and the log until it is loaded again."""
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from features.recorder import STORE_ERRORS
 from features.state import JourneyState
 from service import metrics
+from service.polling import Poller
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,9 @@ class StoreWatch:
                  poll_seconds: float) -> None:
         self._state = state
         self._on_change = on_change
-        self._poll = poll_seconds
         self._expected: float | None = None
         self._lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="store-watch", daemon=True)
+        self._poller = Poller(self.check, poll_seconds, "store-watch")
         metrics.STORE_DATA_LOST.set(0)
 
     def check(self) -> None:
@@ -61,18 +59,11 @@ class StoreWatch:
         if self._expected is None:
             log.warning("the feature store has no load marker: it was never loaded with a whole "
                         "history (effort ingest or effort train), or it lost its data")
-        if self._poll > 0:
-            self._thread.start()
+        self._poller.start()
 
     def stop(self) -> None:
         """Stops watching."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll):
-            self.check()
+        self._poller.stop()
 
 
 def _when(epoch_seconds: float) -> str:
