@@ -158,8 +158,7 @@ class Scorer:
         """
         validate_inputs(inputs, field_prefix)
         if self._store_data_lost:
-            metrics.DEGRADED_TOTAL.labels(reason="store_data_lost").inc(len(inputs))
-            return self._degraded(inputs, self._store_data_lost)
+            return self._degraded(inputs, "store_data_lost", self._store_data_lost)
         try:
             rows = self._reader.read([item.customer_id for item in inputs], time_remaining)
         except FeatureStoreUnavailable as error:
@@ -186,9 +185,8 @@ class Scorer:
                 time.monotonic() - started)
             to_answer = (len(inputs) - start) * ANSWER_SECONDS_PER_CUSTOMER
             if left is not None and left < slowest + DEADLINE_MARGIN + to_answer:
-                metrics.DEGRADED_TOTAL.labels(reason="deadline").inc(len(inputs) - start)
-                yield self._degraded(inputs[start:], "deadline reached before this customer "
-                                     "of the batch was scored")
+                yield self._degraded(inputs[start:], "deadline", "deadline reached before this "
+                                     "customer of the batch was scored")
                 return
             began = time.monotonic()
             yield await self._read_and_score(inputs[start:start + BATCH_SLICE], left)
@@ -199,8 +197,7 @@ class Scorer:
     async def _read_and_score(self, inputs: Sequence[ScoreInput],
                               time_remaining: float | None) -> list[ScoreResult]:
         if self._store_data_lost:
-            metrics.DEGRADED_TOTAL.labels(reason="store_data_lost").inc(len(inputs))
-            return self._degraded(inputs, self._store_data_lost)
+            return self._degraded(inputs, "store_data_lost", self._store_data_lost)
         try:
             rows = await self._reader.read_async([item.customer_id for item in inputs],
                                                  time_remaining)
@@ -214,16 +211,16 @@ class Scorer:
         nothing within the retention span) from an empty history. Only a failed read gives
         population priors, flagged degraded."""
         if failure is not None:
-            metrics.DEGRADED_TOTAL.labels(reason=failure.kind).inc(len(inputs))
-            return self._degraded(inputs, f"feature store unavailable: {failure}")
+            return self._degraded(inputs, failure.kind, f"feature store unavailable: {failure}")
         # One bundle for the whole call, even if a swap happens meanwhile.
         results = self._modelled(inputs, rows, self._serving)
         for result in results:
             _observe(result)
         return results
 
-    def _degraded(self, inputs: Sequence[ScoreInput], why: str) -> list[ScoreResult]:
-        """Prior answers flagged degraded with `why` (the caller counts them by reason)."""
+    def _degraded(self, inputs: Sequence[ScoreInput], kind: str, why: str) -> list[ScoreResult]:
+        """Prior answers flagged degraded with `why`, counted under the metric reason `kind`."""
+        metrics.DEGRADED_TOTAL.labels(reason=kind).inc(len(inputs))
         results = [_prior(item, self._serving.bundle, why) for item in inputs]
         for result in results:
             _observe(result)
