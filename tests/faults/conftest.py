@@ -5,10 +5,11 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from tests.faults.served import ServedProcess
-from tests.faults.tally import FaultTally
+from tests.faults.tally import FaultTally, ScenarioRecorder
 from tests.helpers import DemoWorld
 
 REPORT_ENV = "EFFORT_FAULT_REPORT"  # where the tally goes as JSON, when set
@@ -69,3 +70,16 @@ def start_served(demo_world: DemoWorld,
     yield start
     for served in started:
         served.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(fault_server: ServedProcess) -> Iterator[grpc.Channel]:
+    """A channel to the shared fault server, for one test module."""
+    with grpc.insecure_channel(fault_server.address) as ch:
+        yield ch
+
+
+@pytest.fixture(scope="module")
+def calls(tally: FaultTally, request: pytest.FixtureRequest) -> ScenarioRecorder:
+    """The recorder of the scenario the test module names in its SCENARIO."""
+    return tally.scenario(request.module.SCENARIO)

@@ -2,7 +2,6 @@
 
 import random
 import socket
-from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -12,7 +11,7 @@ from effort.v1 import scoring_service_pb2_grpc as sgrpc
 from tests.e2e.test_edge_validation_e2e import GARBAGE_CASES as E2E_GARBAGE_CASES
 from tests.e2e.test_edge_validation_e2e import _refusal
 from tests.faults.served import ServedProcess
-from tests.faults.tally import FaultTally, ScenarioRecorder, code_name
+from tests.faults.tally import ScenarioRecorder, code_name
 
 SCENARIO = "garbage bytes"
 SCORE = "/effort.v1.ScoringService/Score"
@@ -43,17 +42,6 @@ GARBAGE_CASES: list[tuple[str, str, bytes]] = [
     ("new: Health service name with invalid UTF-8", HEALTH, b"\x0a\x02\xff\xff"),
     ("new: Health 1 KB random", HEALTH, _random_bytes(4, 1024)),
 ]
-
-
-@pytest.fixture(scope="module")
-def channel(fault_server: ServedProcess) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(fault_server.address) as ch:
-        yield ch
-
-
-@pytest.fixture(scope="module")
-def calls(tally: FaultTally) -> ScenarioRecorder:
-    return tally.scenario(SCENARIO)
 
 
 def _handled(served: ServedProcess, service: str, method: str, code: str) -> float:

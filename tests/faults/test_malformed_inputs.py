@@ -3,7 +3,7 @@
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +21,7 @@ from tests.e2e.test_edge_validation_e2e import BATCH_CASES as E2E_BATCH_CASES
 from tests.e2e.test_edge_validation_e2e import EVENT_CASES as E2E_EVENT_CASES
 from tests.e2e.test_edge_validation_e2e import KNOWN, _event, _refusal
 from tests.e2e.test_edge_validation_e2e import SCORE_CASES as E2E_SCORE_CASES
-from tests.faults.served import ServedProcess
-from tests.faults.tally import FaultTally, ScenarioRecorder, compare_counts
+from tests.faults.tally import ScenarioRecorder, compare_counts
 from tests.unit.test_edge_validation import EVENT_CASES as UNIT_EVENT_CASES
 from tests.unit.test_edge_validation import SCORE_CASES as UNIT_SCORE_CASES
 
@@ -180,17 +179,6 @@ EVENT_CASES: list[EventCase] = [
     EventCase(name, fields, field)
     for name, fields, field in _unique(("e2e", E2E_EVENT_CASES), ("unit", UNIT_EVENT_CASES),
                                        ("new", NEW_EVENT_CASES))]
-
-
-@pytest.fixture(scope="module")
-def channel(fault_server: ServedProcess) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(fault_server.address) as ch:
-        yield ch
-
-
-@pytest.fixture(scope="module")
-def calls(tally: FaultTally) -> ScenarioRecorder:
-    return tally.scenario(SCENARIO)
 
 
 def _method(channel: grpc.Channel, name: str) -> Callable[..., Message]:

@@ -3,6 +3,7 @@
 import time
 from pathlib import Path
 
+from feast import FeatureStore
 from feast.data_source import PushMode
 
 from features.catalog import MODEL_FEATURES, PUSH_SOURCE_NAME, WINDOW_STATE_FIELD
@@ -19,12 +20,17 @@ from tests.helpers import DemoWorld
 from training.registry import current_folder
 
 
-def test_a_customer_with_a_non_finite_stored_value_is_degraded_alone(
-        demo_world: DemoWorld, tmp_path: Path) -> None:
+def _new_store(tmp_path: Path) -> tuple[FeatureStore, JourneyRecorder]:
+    """An empty SQLite Feast store under tmp_path and a recorder writing to it."""
     repo = tmp_path / "repo"
     store = open_store(repo)
     apply_definitions(store)
-    recorder = JourneyRecorder(store, open_state("sqlite", repo, ""))
+    return store, JourneyRecorder(store, open_state("sqlite", repo, ""))
+
+
+def test_a_customer_with_a_non_finite_stored_value_is_degraded_alone(
+        demo_world: DemoWorld, tmp_path: Path) -> None:
+    store, recorder = _new_store(tmp_path)
     now = time.time()
     # Stored before the edge checked values (record_parsed takes already-parsed events).
     outcome = recorder.record_parsed([
@@ -46,10 +52,7 @@ def test_a_customer_with_a_non_finite_stored_value_is_degraded_alone(
 
 def test_a_customer_whose_stored_journey_does_not_decode_is_degraded_alone(
         demo_world: DemoWorld, tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    store = open_store(repo)
-    apply_definitions(store)
-    recorder = JourneyRecorder(store, open_state("sqlite", repo, ""))
+    store, recorder = _new_store(tmp_path)
     now = time.time()
     recorder.record_parsed([Event("g1", "CGOOD", now - 3600, ET.EVENT_TYPE_CONTACT, channel=1)],
                            now=now)
