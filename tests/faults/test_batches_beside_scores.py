@@ -2,7 +2,6 @@
 too short for all its customers answers inside it, the rest flagged degraded."""
 
 import threading
-import time
 
 import grpc
 
@@ -48,12 +47,11 @@ def test_a_batch_too_large_for_its_deadline_answers_inside_it_degraded(
     calls = tally.scenario("batches beside Scores")
     deadline = 1.0
     with grpc.insecure_channel(fault_server.address) as channel:
-        began = time.monotonic()
         answer = calls.call(sgrpc.ScoringServiceStub(channel).ScoreBatch, _batch(10_000),
                             timeout=deadline)
-        took = time.monotonic() - began
+    # gRPC enforces the deadline on the client: an answer at all arrived inside it. (A wall-clock
+    # check here would also count connecting and decoding 10,000 answers, and failed by 7 ms in CI.)
     assert isinstance(answer, spb.ScoreBatchResponse), answer
-    assert took < deadline
     assert len(answer.responses) == 10_000
     late = [r for r in answer.responses if r.degraded]
     assert 0 < len(late) < 10_000
