@@ -83,5 +83,6 @@ bench: demo  ## measure serving, ingestion and training on the demo (see BENCHMA
 	$(PY) bench/score_bench.py
 	$(PY) bench/journey_bench.py
 	$(PY) bench/hardening_bench.py
+	$(PY) bench/security_bench.py
 	$(PY) bench/history_bench.py
 	$(PY) bench/train_bench.py

@@ -49,7 +49,7 @@ def serve_straightforward(port: int) -> None:
     from training.registry import current_folder
 
     settings = Settings()
-    store = open_store(settings.feature_repo, settings.online_store, settings.redis_address)
+    store = open_store(settings.feature_repo, settings.online_store, settings.redis_url)
     bundle = load_bundle(current_folder(settings.models_dir))
     service = store.get_feature_service(FEATURE_SERVICE_NAME)
     width = len(bundle.feature_names)

@@ -117,8 +117,8 @@ def run(store: str, env: dict[str, str]) -> None:
 
 def main() -> None:
     run("SQLite", {"EFFORT_ONLINE_STORE": "sqlite", "EFFORT_DRAIN_SECONDS": "0"})
-    with redis_online_store() as address:
-        run("Redis", {"EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_ADDRESS": address,
+    with redis_online_store() as redis_url:
+        run("Redis", {"EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_URL": redis_url,
                       "EFFORT_DRAIN_SECONDS": "0"})
 
 

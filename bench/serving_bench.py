@@ -30,7 +30,7 @@ ROUNDS = 2
 
 @contextmanager
 def redis_online_store() -> Iterator[str]:
-    """A throw-away redis-server holding the demo's latest feature rows; yields its address."""
+    """A throw-away redis-server holding the demo's latest feature rows; yields its URL."""
     from features.store import FEATURE_REPO, open_store  # heavy import, only when this bench needs it
 
     port = free_port()
@@ -39,11 +39,11 @@ def redis_online_store() -> Iterator[str]:
                                "--save", "", "--appendonly", "no", "--dir", folder],
                               stdout=subprocess.DEVNULL)
     try:
-        address = f"127.0.0.1:{port}"
-        store = open_store(FEATURE_REPO, "redis", address)
-        print(f"materialising the demo's feature rows into Redis at {address} ...", flush=True)
+        url = f"redis://127.0.0.1:{port}/0"
+        store = open_store(FEATURE_REPO, "redis", url)
+        print(f"materialising the demo's feature rows into Redis at {url} ...", flush=True)
         store.materialize(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
-        yield address
+        yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -132,10 +132,10 @@ def main() -> None:
         raise SystemExit("no demo model: run `make demo` first")
     sqlite_results = best_of_rounds(("floor", "straightforward", "effort", "effort x2"),
                                     {"EFFORT_ONLINE_STORE": "sqlite"})
-    with redis_online_store() as address:
+    with redis_online_store() as redis_url:
         redis_results = {"floor": sqlite_results["floor"], **best_of_rounds(
             ("straightforward", "effort", "effort x2"),
-            {"EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_ADDRESS": address})}
+            {"EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_URL": redis_url})}
     report("SQLite", sqlite_results)
     report("Redis", redis_results)
 

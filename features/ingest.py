@@ -1,12 +1,21 @@
 """Records an events file in batches (the library behind `effort ingest`)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from features.batches import chunked
 from features.event_files import ParsedEvent, read_events
-from features.recorder import JourneyRecorder
+from features.recorder import RecordOutcome
+
+
+class Recorder(Protocol):
+    """What ingesting needs: the stores' JourneyRecorder, or a server's RecordEvents."""
+
+    def record_parsed(self, parsed: Sequence[ParsedEvent]) -> RecordOutcome: ...
+
+    def mark_loaded(self) -> None: ...
 
 
 @dataclass
@@ -18,7 +27,7 @@ class IngestResult:
     rejections: list[str] = field(default_factory=list)
 
 
-def ingest_file(recorder: JourneyRecorder, path: Path, batch_size: int,
+def ingest_file(recorder: Recorder, path: Path, batch_size: int,
                 progress: Callable[[int], None] | None = None) -> IngestResult:
     """Records every event of the file, `batch_size` at a time; invalid records are rejected.
     At the end it writes the stores' load marker (service/store_watch.py)."""

@@ -12,6 +12,7 @@ SQLite (embedded) and Redis (production) hold the same things:
 Adding events and bumping the generation happen in one transaction.
 """
 
+import re
 import sqlite3
 import threading
 from collections import defaultdict
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, cast
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.connection import parse_url
 from redis.retry import Retry
 
 from features.catalog import STATE_NAME
@@ -326,17 +329,80 @@ def state_path(repo_path: Path) -> Path:
     return repo_path / "data" / f"{STATE_NAME}.db"
 
 
-def open_state(online_store: str, repo_path: Path, redis_address: str,
+REDIS_URL_SCHEMES = ("redis://", "rediss://")
+# Query parameters of EFFORT_REDIS_URL, besides db, that both Redis clients (this journey state
+# and Feast's online store) are given alike: TLS files and checks, with rediss:// only. Socket
+# timeouts are not among them: they come from EFFORT_STORE_TIMEOUT_SECONDS.
+REDIS_URL_TLS_PARAMETERS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_certfile",
+                            "ssl_keyfile", "ssl_check_hostname")
+
+
+class RedisUrlError(ValueError):
+    """An EFFORT_REDIS_URL that Effort cannot give to both of its Redis clients alike; the
+    message is one line and never repeats the URL (it may hold a password)."""
+
+
+def parse_redis_url(url: str) -> dict[str, Any]:
+    """redis-py's own reading of a redis:// or rediss:// URL (`redis.connection.parse_url`):
+    host, port, db, username, password (percent-decoded), connection_class SSLConnection for
+    rediss://, and the TLS query parameters of REDIS_URL_TLS_PARAMETERS.
+
+    Refuses (RedisUrlError) another scheme; a path that is not a database number (redis-py would
+    silently use database 0); query parameters other than db and the TLS ones, and TLS ones
+    without rediss://; a host Feast's connection string cannot carry (an IPv6 literal: Feast
+    splits host:port at every ':')."""
+    if not url.startswith(REDIS_URL_SCHEMES):
+        scheme = url.partition("://")[0] if "://" in url else ""
+        shown = f"{scheme}://" if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) else None
+        raise RedisUrlError("EFFORT_REDIS_URL must start with redis:// or rediss:// "
+                            "(e.g. redis://:password@host:6379/0), not "
+                            + (shown or "a URL without a scheme"))
+    try:
+        parts = urlsplit(url)
+        options = parse_url(url)
+    except ValueError as error:  # a bad port or db: redis-py's and urllib's messages name no secret
+        raise RedisUrlError(f"EFFORT_REDIS_URL: {error}") from None
+    names = set(parse_qs(parts.query))
+    unknown = sorted(names - {"db", *REDIS_URL_TLS_PARAMETERS})
+    if unknown:
+        raise RedisUrlError(f"EFFORT_REDIS_URL: query parameter {unknown[0]} is not supported "
+                            f"(only db and, with rediss://, {', '.join(REDIS_URL_TLS_PARAMETERS)})")
+    tls = sorted(names & set(REDIS_URL_TLS_PARAMETERS))
+    if tls and parts.scheme != "rediss":
+        raise RedisUrlError(f"EFFORT_REDIS_URL: {tls[0]} needs a rediss:// (TLS) URL")
+    database = unquote(parts.path).replace("/", "")
+    if database and "db" not in names and not database.isdigit():
+        raise RedisUrlError("EFFORT_REDIS_URL: the path must be a database number, as in "
+                            "redis://host:6379/3")
+    host = str(options.get("host", ""))
+    if any(c in host for c in ":,="):
+        raise RedisUrlError(f"EFFORT_REDIS_URL: host {host} cannot go into Feast's Redis "
+                            "connection string (IPv6 literals, commas and '=' cannot); use a "
+                            "host name")
+    return options
+
+
+def redis_client_bounds(timeout_seconds: float | None) -> dict[str, Any]:
+    """The timeout and retry keywords of Effort's Redis clients.
+
+    With `timeout_seconds`, every command gives up after that long, without retrying. Without,
+    redis.Redis's own default retry (3 times with back-off), which `Redis.from_url` leaves out:
+    its connections would otherwise not retry at all."""
+    if timeout_seconds is None:
+        return {"retry": Retry(ExponentialWithJitterBackoff(base=1, cap=10), 3)}
+    return {"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds,
+            "retry": Retry(NoBackoff(), 0)}
+
+
+def open_state(online_store: str, repo_path: Path, redis_url: str,
                timeout_seconds: float | None = None) -> JourneyState:
-    """The aggregation state next to the online store: data/<STATE_NAME>.db or the same Redis.
+    """The aggregation state next to the online store: data/<STATE_NAME>.db or the same Redis,
+    at `redis_url` (redis:// or rediss://, with password and db; see parse_redis_url).
 
     With `timeout_seconds`, every Redis command gives up after that long, without retrying, so
     that a hung Redis fails a write in bounded time instead of holding it (and its lock)."""
     if online_store == "redis":
-        host, _, port = redis_address.partition(",")[0].partition(":")
-        bounds: dict[str, Any] = {} if timeout_seconds is None else {
-            "socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds,
-            "retry": Retry(NoBackoff(), 0)}
-        return RedisJourneyState(redis.Redis(host=host or "localhost", port=int(port or 6379),
-                                             **bounds), prefix=f"effort:{STATE_NAME}")
+        parse_redis_url(redis_url)  # refuses what Feast's store could not be given alike
+        client = redis.Redis.from_url(redis_url, **redis_client_bounds(timeout_seconds))
+        return RedisJourneyState(client, prefix=f"effort:{STATE_NAME}")
     return SqliteJourneyState(state_path(repo_path))

@@ -80,11 +80,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="localhost:50051", help="server address")
     p.add_argument("--features", action="store_true", help="include the feature values")
     p.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    _connection_options(p)
 
-    p = sub.add_parser("ingest", help="record a file of journey events (JSON Lines or Parquet)")
+    p = sub.add_parser("tokens", help="add, list or revoke the bearer tokens of clients",
+                       description="The token file (EFFORT_AUTH_TOKENS_FILE) keeps each client's "
+                       "name, scopes and a hash of its token. `add` prints the new token once, "
+                       "on its last line. Running servers pick up changes at their next call.")
+    p.add_argument("action", choices=["add", "list", "revoke"])
+    p.add_argument("name", nargs="?", help="client name, for add and revoke")
+    p.add_argument("--scopes", help="for add: comma-separated, of score, record, admin")
+    p.add_argument("--file", type=Path, help="token file (default EFFORT_AUTH_TOKENS_FILE)")
+
+    p = sub.add_parser("ingest", help="record a file of journey events (JSON Lines or Parquet)",
+                       description="Record a file of journey events: into the stores that "
+                       "EFFORT_* settings name, or with --address through a running server's "
+                       "RecordEvents (retried while it is unavailable; each event counts once).")
     p.add_argument("file", type=Path, help="events file")
     p.add_argument("--batch", type=_positive, default=1000, help="events per batch")
+    p.add_argument("--address", help="send through the server at this address instead of "
+                   "writing to the stores")
+    _connection_options(p)
     return parser
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    """--token, --ca, --cert and --key: how to reach a server with TLS and authentication."""
+    parser.add_argument("--token", help="bearer token (default: EFFORT_TOKEN); prefer the "
+                        "variable, as arguments show in process lists")
+    parser.add_argument("--ca", type=Path, help="PEM CA bundle to trust: TLS to the server")
+    parser.add_argument("--cert", type=Path, help="PEM client certificate (mutual TLS)")
+    parser.add_argument("--key", type=Path, help="PEM private key of --cert")
 
 
 def _positive(text: str) -> int:

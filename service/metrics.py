@@ -32,3 +32,7 @@ for _limit in ("in_flight", "deadline"):
 STORE_DATA_LOST = Gauge("effort_feature_store_data_lost", "1 while the feature store has lost its "
                         "data (its load marker is gone) and answers come from priors.",
                         multiprocess_mode="max")
+AUTH_FAILURES_TOTAL = Counter("effort_auth_failures_total", "Calls refused UNAUTHENTICATED or "
+                              "PERMISSION_DENIED before any work, by reason.", ["reason"])
+for _reason in ("token_missing", "token_invalid", "token_expired", "scope_missing"):
+    AUTH_FAILURES_TOTAL.labels(reason=_reason)

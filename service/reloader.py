@@ -7,7 +7,9 @@ is a refusal: counted by reason, logged once, and not retried until the folder c
 
 import logging
 import math
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +210,15 @@ def load_at_start(models_dir: Path, expected_features: tuple[str, ...], policy: 
     raise ModelBundleError(f"{describe(failure)}{tail}", refusal_reason(failure))
 
 
+@dataclass(frozen=True)
+class ReloadResult:
+    """What one look at CURRENT did."""
+
+    outcome: str  # unchanged, swapped or refused
+    current_version: str  # the version CURRENT names; "" when missing or unreadable
+    refusal: str  # why that version is not served, when it is not
+
+
 class ModelReloader:
     """Polls models_dir/CURRENT; a promoted version that validates replaces the served one.
 
@@ -223,10 +234,28 @@ class ModelReloader:
         self._policy = policy or RoutingPolicy()
         self._max_reasons = max_reasons
         self._refused: dict[str, Fingerprint] = dict([refused] if refused else [])
+        self._refusals: dict[str, str] = {}  # why each refused name was refused
+        self._lock = threading.Lock()  # the poller and AdminService.ReloadModel both check
         self._poller = Poller(self.check, poll_seconds, "model-reloader")
 
     def check(self) -> str:
         """One poll: 'unchanged', 'swapped' or 'refused'."""
+        with self._lock:
+            return self._check()
+
+    def reload_now(self) -> ReloadResult:
+        """One poll now, with what CURRENT names and why it is not served when it is not."""
+        with self._lock:
+            outcome = self._check()
+            try:
+                current = pointed_version(self._models_dir) or ""
+            except ModelBundleError as error:
+                return ReloadResult(outcome, "", describe(error))
+            refusal = "" if current == self._scorer.bundle.version else self._refusals.get(
+                current, "CURRENT is missing" if not current else "")
+            return ReloadResult(outcome, current, refusal)
+
+    def _check(self) -> str:
         try:
             version = pointed_version(self._models_dir)
         except ModelBundleError as error:
@@ -255,6 +284,7 @@ class ModelReloader:
         if name in self._refused and self._refused[name] == seen:
             return "unchanged"
         self._refused[name] = seen
+        self._refusals[name] = describe(error)
         reason = refusal_reason(error)
         RELOADS.labels(outcome="refused").inc()
         metrics.MODEL_RELOAD_REFUSALS.labels(reason=reason).inc()

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 import numpy as np
@@ -108,6 +109,7 @@ class _Serving:
     bundle: ModelBundle
     router: Router
     planner: ActionPlanner | None
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class Scorer:
@@ -129,6 +131,11 @@ class Scorer:
     def bundle(self) -> ModelBundle:
         """The model bundle in use."""
         return self._serving.bundle
+
+    @property
+    def loaded_at(self) -> datetime:
+        """When the model bundle in use was loaded."""
+        return self._serving.loaded_at
 
     def _prepare(self, bundle: ModelBundle) -> _Serving:
         if bundle.feature_names != MODEL_FEATURES:

@@ -2,6 +2,7 @@
 
 from prometheus_client import start_http_server
 
+from service.exposure import ensure_safe_exposure
 from service.logs import configure_logging
 from service.server import create_server, ensure_port_free
 from service.settings import Settings
@@ -9,17 +10,23 @@ from service.stop_signal import stop_requested
 from service.workers import serve_workers
 
 
+def metrics_host(settings: Settings) -> str:
+    """The address the metrics page binds: EFFORT_METRICS_HOST, else the gRPC host."""
+    return settings.metrics_host or settings.grpc_host
+
+
 def serve(settings: Settings) -> None:
     """Runs until SIGINT/SIGTERM, then shuts down gracefully; logging is set up first."""
     configure_logging(settings.log_level, settings.log_format)
-    ensure_port_free(settings.grpc_host, settings.grpc_port)  # before anything else starts
+    ensure_safe_exposure(settings)  # before anything else starts
+    ensure_port_free(settings.grpc_host, settings.grpc_port)
     if settings.workers > 1:
         serve_workers(settings)
         return
-    start_http_server(settings.metrics_port)
+    start_http_server(settings.metrics_port, addr=metrics_host(settings))
     running = create_server(settings)
     print(f"Effort serving model {running.scorer.bundle.version}: gRPC on port {running.port}, "
-          f"metrics on http://localhost:{settings.metrics_port}/metrics "
+          f"metrics on http://{metrics_host(settings)}:{settings.metrics_port}/metrics "
           f"({settings.online_store} online store)", flush=True)
     stop_requested().wait()
     print("Shutting down: draining calls", flush=True)

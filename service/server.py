@@ -26,17 +26,22 @@ from py_async_grpc_prometheus.prometheus_async_server_interceptor import (
 )
 
 from effort.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
     journey_service_pb2,
     journey_service_pb2_grpc,
     scoring_service_pb2,
     scoring_service_pb2_grpc,
 )
 from features.catalog import MODEL_FEATURES
-from features.recorder import JourneyRecorder
 from features.state import JourneyState
+from service.admin import AdminServicer
 from service.admission import AdmissionControl, AdmissionInterceptor
+from service.authentication import Authenticator
+from service.authorization import AuthorizationInterceptor
 from service.error_mapping import ErrorMappingInterceptor
 from service.event_loop import run_on_loop
+from service.exposure import ensure_safe_exposure
 from service.feature_reader import FeastFeatureReader
 from service.reloader import ModelReloader, load_at_start
 from service.routing import RoutingPolicy
@@ -46,11 +51,13 @@ from service.settings import Settings
 from service.store_watch import StoreWatch
 from service.stores import open_stores
 from service.streaming import StreamAdapterInterceptor
+from service.tls import server_credentials
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = (
     scoring_service_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name,
     journey_service_pb2.DESCRIPTOR.services_by_name["JourneyService"].full_name,
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
 GRACE_SECONDS = 10.0
 CLOSING_SECONDS = 0.25
@@ -102,7 +109,11 @@ def create_server(settings: Settings) -> RunningServer:
     """Loads store and models and starts the gRPC server; port 0 picks a free port.
 
     A single server refuses a port another process listens on; worker processes share theirs
-    (serve_workers checks it once for all of them)."""
+    (serve_workers checks it once for all of them). Refuses a non-loopback address without TLS
+    and authentication (service/exposure.py)."""
+    ensure_safe_exposure(settings)
+    credentials = server_credentials(settings)
+    authenticator = Authenticator.from_settings(settings)
     if settings.workers == 1:
         ensure_port_free(settings.grpc_host, settings.grpc_port)
     policy = RoutingPolicy.load(settings.routing_policy)
@@ -116,17 +127,25 @@ def create_server(settings: Settings) -> RunningServer:
     except Exception as error:  # the store may be down; serve degraded rather than not at all
         log.warning("could not flush pending journey rows at start: %s", error)
 
-    streams = StreamAdapterInterceptor()
-    admission = AdmissionControl(settings.max_concurrent_calls)
-    server, port, health_servicer = run_on_loop(
-        _start_grpc(settings, scorer, stores.recorder, streams, admission))
     reloader = ModelReloader(scorer, settings.models_dir, MODEL_FEATURES,
                              settings.model_poll_seconds, policy, settings.max_reasons, refused)
+    streams = StreamAdapterInterceptor()
+    admission = AdmissionControl(settings.max_concurrent_calls)
+    interceptors = [grpc_metrics_interceptor(), streams,
+                    *([AuthorizationInterceptor(authenticator)] if authenticator.enabled else []),
+                    AdmissionInterceptor(admission), ErrorMappingInterceptor()]
+    servicers = _Servicers(ScoringServicer(scorer, settings.max_batch),
+                           JourneyServicer(stores.recorder, settings.store_timeout_seconds),
+                           AdminServicer(scorer, reloader))
+    server, port, health_servicer = run_on_loop(
+        _start_grpc(settings, servicers, interceptors, credentials))
     reloader.start()
     store_watch = StoreWatch(stores.state, scorer.store_data_lost, settings.store_check_seconds)
     store_watch.start()
     _freeze_start_up_objects()
-    log.info("serving model %s on port %d", bundle.version, port)
+    log.info("serving model %s on %s:%d (%s, %s)", bundle.version, settings.grpc_host, port,
+             "TLS" if credentials else "plaintext",
+             "tokens required" if authenticator.enabled else "no authentication")
     return RunningServer(server, port, health_servicer, scorer, stores.state, reloader,
                          streams, admission, store_watch, settings.drain_seconds)
 
@@ -166,31 +185,40 @@ def _freeze_start_up_objects() -> None:
     gc.freeze()
 
 
-async def _start_grpc(settings: Settings, scorer: Scorer, recorder: JourneyRecorder,
-                      streams: StreamAdapterInterceptor, admission: AdmissionControl,
+@dataclass(frozen=True)
+class _Servicers:
+    scoring: ScoringServicer
+    journey: JourneyServicer
+    admin: AdminServicer
+
+
+async def _start_grpc(settings: Settings, servicers: _Servicers,
+                      interceptors: list[grpc.aio.ServerInterceptor],
+                      credentials: grpc.ServerCredentials | None,
                       ) -> tuple[grpc.aio.Server, int, health_aio.HealthServicer]:
-    """Creates, binds and starts the aio server on the serving loop."""
+    """Creates, binds and starts the aio server on the serving loop.
+
+    Interceptors run outermost first: metrics count every answer, refusals included; the stream
+    adapter lets them count Health.Watch; tokens are checked before admission, and errors are
+    mapped inside it, around the handlers."""
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(settings.grpc_threads, thread_name_prefix="effort-worker"))
     server = grpc.aio.server(
         # Only worker processes share the port; a single server must not share it unnoticed.
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
-        # Outermost first: metrics count every answer, sheds included; the stream adapter lets
-        # them count Health.Watch; errors are mapped inside admission, around the handlers.
-        interceptors=[grpc_metrics_interceptor(), streams,
-                      AdmissionInterceptor(admission),
-                      ErrorMappingInterceptor()],
+        interceptors=interceptors,
     )
-    scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(
-        ScoringServicer(scorer, settings.max_batch), server)
-    journey_service_pb2_grpc.add_JourneyServiceServicer_to_server(JourneyServicer(
-        recorder, settings.store_timeout_seconds), server)
+    scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(servicers.scoring, server)
+    journey_service_pb2_grpc.add_JourneyServiceServicer_to_server(servicers.journey, server)
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(servicers.admin, server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server)
     try:
-        port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        address = f"{settings.grpc_host}:{settings.grpc_port}"
+        port = (server.add_secure_port(address, credentials) if credentials
+                else server.add_insecure_port(address))
     except RuntimeError:  # gRPC's "Failed to bind", e.g. a port taken since ensure_port_free
         port = 0
     if port == 0:

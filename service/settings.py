@@ -1,12 +1,19 @@
 """All configuration, read from EFFORT_* environment variables (pydantic-settings)."""
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from features.store import FEATURE_REPO
+from features.locations import FEATURE_REPO
+from features.state import REDIS_URL_SCHEMES
+
+
+class SettingsError(Exception):
+    """A setting refused with one readable line. Not a ValueError: pydantic would wrap that in a
+    ValidationError, whose first line (all that `effort` prints) only counts the errors."""
 
 
 class Settings(BaseSettings):
@@ -14,9 +21,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EFFORT_", env_file=".env", extra="ignore")
 
-    grpc_host: str = Field("0.0.0.0", description="address the gRPC server binds")
+    grpc_host: str = Field("127.0.0.1", description="address the gRPC server binds; any "
+                           "non-loopback address needs TLS and authentication (or allow_insecure)")
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port")
+    metrics_host: str | None = Field(None, description="address the metrics page binds "
+                                     "(default: grpc_host)")
     grpc_threads: int = Field(8, ge=1, le=256, description=(
         "threads for ScoreBatch, RecordEvents and network-store reads (Score runs on the loop)"))
     max_concurrent_calls: int = Field(128, ge=1, description=(
@@ -28,7 +38,9 @@ class Settings(BaseSettings):
                          "(SO_REUSEPORT, only when more than 1); more than 1 needs a fixed port")
     feature_repo: Path = Field(FEATURE_REPO, description="Feast repo path; data/ beneath it")
     online_store: Literal["sqlite", "redis"] = Field("sqlite", description="online store kind")
-    redis_address: str = Field("localhost:6379", description="Redis host:port when online_store=redis")
+    redis_url: str = Field("redis://localhost:6379/0", description=(
+        "Redis of the journey state and Feast's online store when online_store=redis: "
+        "redis:// or rediss:// (TLS), with password and db, e.g. rediss://:secret@host:6380/2"))
     models_dir: Path = Field(Path("var/models"), description="folder of versioned model folders")
     max_batch: int = Field(10_000, ge=1, description="most customers per ScoreBatch call")
     max_reasons: int = Field(5, ge=1, le=20, description="most reasons per score")
@@ -46,6 +58,20 @@ class Settings(BaseSettings):
                                         "unacknowledged-complaint rule")
     model_poll_seconds: float = Field(2.0, ge=0, description="how often to look for a newly "
                                       "promoted model; 0 turns hot reload off")
+    tls_cert_file: Path | None = Field(None, description="PEM certificate chain: serve gRPC over "
+                                       "TLS (with tls_key_file); re-read when it changes")
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    tls_client_ca_file: Path | None = Field(None, description="PEM CA bundle: clients must present "
+                                            "a certificate it signed (mutual TLS)")
+    auth_tokens_file: Path | None = Field(None, description="hashed bearer tokens with names and "
+                                          "scopes (`effort tokens`); turns authentication on")
+    auth_jwks_file: Path | None = Field(None, description="local JWKS file of an identity "
+                                        "provider: its JSON Web Tokens are accepted too "
+                                        "(with auth_jwt_issuer and auth_jwt_audience)")
+    auth_jwt_issuer: str | None = Field(None, description="the `iss` JSON Web Tokens must carry")
+    auth_jwt_audience: str | None = Field(None, description="the `aud` JSON Web Tokens must carry")
+    allow_insecure: bool = Field(False, description="serve a non-loopback address without TLS "
+                                 "or authentication (never in production)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="lowest level of the log lines `effort serve` writes to stderr")
     log_format: Literal["text", "json"] = Field("text", description="log lines as text or as "
@@ -58,3 +84,22 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         return value.upper() if info.field_name == "log_level" else value.lower()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_redis_address(cls, values: Any) -> Any:
+        """The old host:port setting is refused rather than silently ignored."""
+        if "EFFORT_REDIS_ADDRESS" in os.environ:
+            raise SettingsError("EFFORT_REDIS_ADDRESS was replaced by EFFORT_REDIS_URL "
+                                "(redis://host:port/db)")
+        return values
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        """redis:// or rediss://; the rest is checked when the Redis stores open
+        (features/state.py: parse_redis_url)."""
+        if not value.startswith(REDIS_URL_SCHEMES):
+            raise SettingsError("EFFORT_REDIS_URL must start with redis:// or rediss:// "
+                                "(e.g. redis://:password@host:6379/0)")
+        return value

@@ -25,10 +25,10 @@ class Stores:
 
 def open_stores(settings: Settings) -> Stores:
     """The stores of `settings.online_store` under `settings.feature_repo`."""
-    store = open_store(settings.feature_repo, settings.online_store, settings.redis_address,
+    store = open_store(settings.feature_repo, settings.online_store, settings.redis_url,
                        settings.store_timeout_seconds)
     lock: AbstractContextManager[object] = (
         threading.Lock() if settings.online_store == "sqlite" else nullcontext())
-    state = open_state(settings.online_store, settings.feature_repo, settings.redis_address,
+    state = open_state(settings.online_store, settings.feature_repo, settings.redis_url,
                        settings.store_timeout_seconds)
     return Stores(store, state, JourneyRecorder(store, state, lock), lock)

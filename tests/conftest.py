@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,29 +39,53 @@ def _answers_ping(client: redis.Redis) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def redis_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free loopback port, stopped after the session."""
+@contextmanager
+def redis_server(workdir: Path, password: str | None = None) -> Iterator[int]:
+    """A real redis-server on a free loopback port (with --requirepass when `password` is
+    given), stopped on leaving; yields its port."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: run `make test`, which installs it")
     port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
+    auth = [] if password is None else ["--requirepass", password]
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis(port=port)
+         "--dir", str(workdir), *auth], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port, password=password)
     try:
         wait_until(lambda: process.poll() is not None or _answers_ping(client), 10,
                    "redis-server to answer")
         if process.poll() is not None:
             pytest.fail("redis-server did not start")
-    except AssertionError:
-        process.kill()
-        raise
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+        yield port
+    finally:
+        client.close()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """redis://127.0.0.1:PORT/0 of a real redis-server on a free port, stopped after the session."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as port:
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+# Every character Feast's connection string or a URL could misread: , = : @ / % # " and space.
+REDIS_PASSWORD = 'p,w=1 #x:"y%@/'
+
+
+@pytest.fixture(scope="session")
+def protected_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
+    """(port, password) of a real redis-server started with --requirepass, stopped after the
+    session."""
+    with redis_server(tmp_path_factory.mktemp("redis-password"), REDIS_PASSWORD) as port:
+        yield port, REDIS_PASSWORD
 
 
 @pytest.fixture(scope="session")
@@ -80,14 +105,14 @@ def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
     return DemoWorld(events, labels, root / "models", trained.version, repo, frame)
 
 
-def _loaded_settings(world: DemoWorld, repo: Path, online_store: str, redis_address: str) -> Settings:
-    store = open_store(repo, online_store, redis_address)  # type: ignore[arg-type]
-    state = open_state(online_store, repo, redis_address)
+def _loaded_settings(world: DemoWorld, repo: Path, online_store: str, redis_url: str) -> Settings:
+    store = open_store(repo, online_store, redis_url)  # type: ignore[arg-type]
+    state = open_state(online_store, repo, redis_url)
     events = [e for e in read_events(world.events) if isinstance(e, Event)]
     load_history(store, JourneyRecorder(store, state), events)
     state.close()
     return Settings(grpc_host="127.0.0.1", grpc_port=0, feature_repo=repo,
-                    online_store=online_store, redis_address=redis_address,
+                    online_store=online_store, redis_url=redis_url,
                     models_dir=world.models_dir)
 
 
@@ -95,8 +120,9 @@ def _loaded_settings(world: DemoWorld, repo: Path, online_store: str, redis_addr
 def server(request: pytest.FixtureRequest, demo_world: DemoWorld,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A real gRPC server on a free port over a loaded SQLite or Redis online store."""
-    address = request.getfixturevalue("redis_address") if request.param == "redis" else ""
+    url = (request.getfixturevalue("redis_url") if request.param == "redis"
+           else "redis://localhost:6379/0")  # unused by the SQLite store
     repo = tmp_path_factory.mktemp(f"repo-{request.param}")
-    running = create_server(_loaded_settings(demo_world, repo, request.param, address))
+    running = create_server(_loaded_settings(demo_world, repo, request.param, url))
     yield running
     running.stop(grace=1.0)

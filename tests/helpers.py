@@ -47,14 +47,16 @@ def wait_until(condition: Callable[[], bool], seconds: float = 30.0, what: str =
 
 
 def wait_serving(port: int, process: subprocess.Popen[Any], what: str = "effort serve",
-                 log: Path | None = None) -> None:
+                 log: Path | None = None,
+                 connect: Callable[[str], grpc.Channel] = grpc.insecure_channel) -> None:
     """Returns once the server on `port` answers health SERVING; fails if `process` exits first
-    (with its log, when given) or after 120 s."""
+    (with its log, when given) or after 120 s. `connect` opens a channel to an address (for a
+    TLS server, one with its certificates)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert process.poll() is None, f"{what} exited: {log.read_text() if log else ''}"
         try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with connect(f"127.0.0.1:{port}") as channel:
                 status = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=1).status
             if status == health_pb2.HealthCheckResponse.SERVING:

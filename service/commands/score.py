@@ -2,9 +2,10 @@
 
 import argparse
 
-from service.client import score_as_json
+from service.client import Connection, score_as_json
 
 
 def run(args: argparse.Namespace) -> None:
     """Prints the response as proto3 JSON."""
-    print(score_as_json(args.address, args.customer_id, args.features, args.timeout))
+    connection = Connection.from_args(args.address, args.ca, args.cert, args.key, args.token)
+    print(score_as_json(connection, args.customer_id, args.features, args.timeout))

@@ -85,8 +85,9 @@ def test_a_corrupt_current_serves_the_previous_promotion_with_one_warning(
 def test_json_log_lines_parse(served: Served, demo_world: DemoWorld) -> None:
     lines = _json_lines(served)
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
-    assert any(line["level"] == "INFO" and f"serving model {demo_world.version} on port "
-               f"{served.port}" in line["message"] for line in lines), lines
+    assert any(line["level"] == "INFO" and f"serving model {demo_world.version} on 127.0.0.1:"
+               f"{served.port} (plaintext, no authentication)" in line["message"]
+               for line in lines), lines
 
 
 def test_a_second_server_on_the_same_port_exits_with_one_line(served: Served,

@@ -178,9 +178,10 @@ def test_metrics_page_shows_grpc_and_effort_metrics(channel: grpc.Channel) -> No
 def test_store_down_gives_degraded_prior_answer(demo_world: DemoWorld,
                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
     repo = tmp_path_factory.mktemp("repo-down")
-    apply_definitions(open_store(repo, "redis", f"127.0.0.1:{free_port()}"))  # nobody listens there
+    # nobody listens there
+    apply_definitions(open_store(repo, "redis", f"redis://127.0.0.1:{free_port()}/0"))
     settings = Settings(grpc_host="127.0.0.1", grpc_port=0, feature_repo=repo,
-                        online_store="redis", redis_address=f"127.0.0.1:{free_port()}",
+                        online_store="redis", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                         models_dir=demo_world.models_dir)
     running = create_server(settings)
     try:

@@ -48,8 +48,8 @@ class RedisProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -90,10 +90,10 @@ class RedisProcess:
             self.process.wait(timeout=10)
 
 
-def _load_known(world: DemoWorld, repo: Path, address: str) -> None:
+def _load_known(world: DemoWorld, repo: Path, redis_url: str) -> None:
     """Loads the history of the KNOWN customers into Redis (this writes the load marker)."""
-    store = open_store(repo, "redis", address)
-    state = open_state("redis", repo, address)
+    store = open_store(repo, "redis", redis_url)
+    state = open_state("redis", repo, redis_url)
     known = set(KNOWN)
     events = [e for e in read_events(world.events)
               if isinstance(e, Event) and e.customer_id in known]
@@ -186,10 +186,10 @@ def test_redis_hung_killed_and_restarted_empty_under_load(
     store_redis = RedisProcess(tmp_path / "redis")
     store_redis.start()
     served = ServedProcess(demo_world, tmp_path / "served", {
-        "EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_ADDRESS": store_redis.address,
+        "EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_URL": store_redis.url,
         "EFFORT_STORE_TIMEOUT_SECONDS": str(STORE_TIMEOUT), "EFFORT_STORE_CHECK_SECONDS": "0.2"})
     try:
-        _load_known(demo_world, served.repo, store_redis.address)
+        _load_known(demo_world, served.repo, store_redis.url)
         served.start()
         writer = Writer(served.address, calls)
         with _score_load(served.address, calls) as answers:
@@ -235,7 +235,7 @@ def test_redis_hung_killed_and_restarted_empty_under_load(
             lost = _latest(answers, len(answers) + 10)[-5:]
             assert all(a.degraded and "lost its data" in a.degraded_reason for a in lost), [
                 a.degraded_reason for a in lost]
-            _load_known(demo_world, served.repo, store_redis.address)
+            _load_known(demo_world, served.repo, store_redis.url)
             wait_until(lambda: served.metric("effort_feature_store_data_lost") == 0, 15,
                        "the data-loss flag to clear")
             back = _latest(answers, len(answers) + 10)[-5:]

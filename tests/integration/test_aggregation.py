@@ -41,11 +41,10 @@ def pipeline(request: pytest.FixtureRequest,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     repo = tmp_path_factory.mktemp(f"agg-{request.param}")
     if request.param == "redis":
-        address = request.getfixturevalue("redis_address")
-        store = open_store(repo, "redis", address)
-        host, port = address.split(":")
+        url = request.getfixturevalue("redis_url")
+        store = open_store(repo, "redis", url)
         state: SqliteJourneyState | RedisJourneyState = RedisJourneyState(
-            redis.Redis(host=host, port=int(port)), prefix=f"agg{uuid.uuid4().hex[:6]}")
+            redis.Redis.from_url(url), prefix=f"agg{uuid.uuid4().hex[:6]}")
     else:
         store = open_store(repo)
         state = SqliteJourneyState(state_path(repo))

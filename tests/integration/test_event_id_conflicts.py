@@ -16,9 +16,8 @@ def _contact(event_id: str, customer: str, wait: float | None = None) -> Event:
                  wait_seconds=wait)
 
 
-def test_redis_ledger_tells_duplicates_from_conflicts(redis_address: str) -> None:
-    host, _, port = redis_address.partition(":")
-    client = redis.Redis(host=host, port=int(port))
+def test_redis_ledger_tells_duplicates_from_conflicts(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
     prefix = f"conflicts:{uuid.uuid4().hex[:8]}"
     state = RedisJourneyState(client, prefix=prefix)
     assert state.add([_contact("A-1", "C000001"), _contact("A-2", "C000001", 5.0)], NOW) == [

@@ -21,12 +21,15 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
 
 
 def test_public_contract_names_exist() -> None:
+    from effort.v1 import admin_service_pb2 as a
     from effort.v1 import journey_service_pb2 as j
     from effort.v1 import scoring_service_pb2 as s
 
     assert set(s.DESCRIPTOR.services_by_name["ScoringService"].methods_by_name) == {
         "Score", "ScoreBatch"}
     assert set(j.DESCRIPTOR.services_by_name["JourneyService"].methods_by_name) == {"RecordEvents"}
+    assert set(a.DESCRIPTOR.services_by_name["AdminService"].methods_by_name) == {
+        "GetModel", "ReloadModel"}
     for name in ("customer_id", "contact_id", "channel", "intent", "include_features"):
         assert name in s.ScoreRequest.DESCRIPTOR.fields_by_name
     for name in ("effort_score", "churn_risk", "tier", "reasons", "model_version", "degraded",
