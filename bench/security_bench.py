@@ -5,6 +5,7 @@ with plaintext and no authentication: Score latency one call at a time over a ke
 (the usual case: a router holds its channel open), and the cost of a new TLS connection.
 """
 
+import json
 import os
 import statistics
 import subprocess
@@ -16,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import jwt
 import trustme
+from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ports import free_port
 
 from effort.v1 import scoring_service_pb2 as pb
 from effort.v1 import scoring_service_pb2_grpc as pb_grpc
+from service.authentication import Authenticator
+from service.authorization import authorize
 from service.channels import bearer_metadata, open_channel
 from service.tokens import add_token
 
@@ -137,11 +142,37 @@ def timed(call: Callable[[int], None], count: int) -> list[float]:
     return out
 
 
+def check_cost(folder: Path, count: int = 20_000) -> dict[str, float]:
+    """CPU microseconds per call of the whole check the interceptor makes (token to client and
+    scope), in process: an opaque token from the token file, and an ES256 JSON Web Token."""
+    tokens = folder / "tokens-cost.json"
+    token = add_token(tokens, "cost", ["score"])
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "k",
+           "alg": "ES256"}
+    (folder / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    signed = jwt.encode({"iss": "bench", "aud": "effort", "sub": "idp", "scope": "score",
+                         "exp": int(time.time()) + 3600}, key, algorithm="ES256",
+                        headers={"kid": "k"})
+    authenticator = Authenticator(tokens, folder / "jwks.json", "bench", "effort")
+    method = "/effort.v1.ScoringService/Score"
+
+    def per_call(bearer: str) -> float:
+        metadata = [("authorization", f"Bearer {bearer}")]
+        started = time.process_time()
+        for _ in range(count):
+            authorize(authenticator, method, metadata)
+        return (time.process_time() - started) / count * 1e6
+
+    return {"token file": per_call(token), "JWT (ES256)": per_call(signed)}
+
+
 def main() -> None:
     if not Path("var/models/CURRENT").is_file():
         raise SystemExit("no demo model: run `make demo` first")
     results: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
+        costs = check_cost(Path(scratch))
         ups = set_ups(Path(scratch))
         # Rounds alternate the set-ups, so that a slow moment of the machine hits them all.
         for round_number in range(1, ROUNDS + 1):
@@ -168,6 +199,9 @@ def main() -> None:
         new = statistics.median(figures["new"])
         print(f"  {name:30s} {p50:7.3f} {q[98]:7.3f} {p50 / base_p50:9.3f} "
               f"{(p50 - base_p50) * 1000:9.0f} {new:10.2f} ({new / base_new:.2f}x)")
+    print("  The token check alone, in process (CPU per call, the interceptor's whole check):")
+    for name, micros in costs.items():
+        print(f"    {name:28s} {micros:6.1f} us")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from service.jwt_tokens import JwtRejected, JwtVerifier
+from service.jwt_tokens import LEEWAY_SECONDS, JwtRejected, JwtVerifier
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "effort"
@@ -205,3 +205,25 @@ def test_a_changed_jwks_file_is_picked_up(tmp_path: Path, key: rsa.RSAPrivateKey
         assert verifier.verify(sign(rotated, claims(), kid="k2")).name == "crm-batch"
         assert verifier.verify(sign(key, claims(), kid="k1")).name == "crm-batch"
     assert len(caplog.records) == 1 and "keeping the 2 keys" in caplog.records[0].getMessage()
+
+
+def test_a_verified_token_is_remembered_until_it_expires(
+        verifier: JwtVerifier, key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = sign(key, claims(exp=int(time.time()) + 60))
+    assert verifier.verify(token).name == "crm-batch"
+    later = time.time() + 60 + LEEWAY_SECONDS + 1
+    monkeypatch.setattr("service.jwt_tokens.time.time", lambda: later)
+    with pytest.raises(JwtRejected) as expired:
+        verifier.verify(token)
+    assert expired.value.expired
+
+
+def test_a_withdrawn_key_ends_the_tokens_it_signed(tmp_path: Path, key: rsa.RSAPrivateKey) -> None:
+    path = write_jwks(tmp_path / "jwks.json", public_jwk(key, "k1"))
+    verifier = JwtVerifier(path, ISSUER, AUDIENCE)
+    token = sign(key, claims())
+    assert verifier.verify(token).name == "crm-batch"
+    write_jwks(tmp_path / "new.json", public_jwk(rsa_key(), "k2"))
+    (tmp_path / "new.json").replace(path)
+    with pytest.raises(JwtRejected):
+        verifier.verify(token)
