@@ -7,7 +7,7 @@ EFFORT := $(VENV)/bin/effort
 DEMO := var/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install constraints run demo serve test test-unit test-integration test-e2e test-faults lint buf-lint typecheck proto proto-check redis-server bench clean help
+.PHONY: install constraints run demo serve test test-unit test-integration test-e2e test-faults lint buf-lint typecheck proto proto-check redis-server h2load bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -78,7 +78,13 @@ constraints: $(STAMP)  ## rewrite constraints.txt from what .venv holds (after c
 clean:  ## remove demo data, models and the feature store's data (keeps .venv)
 	rm -rf var features/feast_repo/data
 
-bench: demo  ## measure serving, ingestion and training on the demo (see BENCHMARKS.md)
+h2load:  ## install h2load (nghttp2-client) from Debian's packages when it is missing (make bench's overload)
+	@command -v h2load >/dev/null || { \
+	  echo "installing h2load (nghttp2-client) from Debian's packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nghttp2-client >/dev/null; }
+
+bench: demo redis-server h2load  ## measure serving, ingestion and training on the demo (see BENCHMARKS.md)
 	$(PY) bench/serving_bench.py
 	$(PY) bench/score_bench.py
 	$(PY) bench/journey_bench.py

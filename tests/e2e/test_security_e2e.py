@@ -282,3 +282,46 @@ def test_effort_score_and_ingest_reach_the_server_with_tls_and_a_token(
 def json_line(n: int) -> str:
     return Event(f"ingest-{n}-{time.time_ns()}", "C000004", time.time() - 60, 1,
                  channel=1).to_json() + "\n"
+
+
+def test_a_rotated_certificate_is_served_without_restart(demo_world: DemoWorld,
+                                                         tmp_path: Path) -> None:
+    first = write_certificates(tmp_path / "first")
+    second = write_certificates(tmp_path / "second")
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    cert, key = serving / "server.pem", serving / "server.key"
+    cert.write_bytes(first.server_cert.read_bytes())
+    key.write_bytes(first.server_key.read_bytes())
+    port = free_port()
+    env = {**_env(demo_world.models_dir, demo_world.repo, port),
+           "EFFORT_TLS_CERT_FILE": str(cert), "EFFORT_TLS_KEY_FILE": str(key)}
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(COMMAND, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        wait_serving(port, process, log=log,
+                     connect=lambda address: open_channel(address, first.ca))
+
+        def health(ca: Path) -> grpc.StatusCode:
+            with open_channel(f"localhost:{port}", ca) as channel:
+                try:
+                    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
+                                                              timeout=5)
+                    return grpc.StatusCode.OK
+                except grpc.RpcError as error:
+                    return error.code()
+
+        assert health(first.ca) == grpc.StatusCode.OK
+        assert health(second.ca) == grpc.StatusCode.UNAVAILABLE
+        # Rotate as a secret volume does: new files renamed into place.
+        (serving / "new.pem").write_bytes(second.server_cert.read_bytes())
+        (serving / "new.key").write_bytes(second.server_key.read_bytes())
+        (serving / "new.key").replace(key)
+        (serving / "new.pem").replace(cert)
+        assert health(second.ca) == grpc.StatusCode.OK
+        assert health(first.ca) == grpc.StatusCode.UNAVAILABLE
+        assert process.poll() is None  # the same process throughout
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
