@@ -59,6 +59,9 @@ class RecordOutcome:
     accepted: int = 0
     duplicates: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    # For each accepted event whose row was pushed in this call: seconds from its occurred_at
+    # to the end of the push (the freshness of the online row).
+    lag_seconds: list[float] = field(default_factory=list)
 
 
 class JourneyRecorder:
@@ -116,6 +119,10 @@ class JourneyRecorder:
             raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
         finally:
             self._write_lock.release()
+        if flush:
+            pushed_at = self._clock()
+            outcome.lag_seconds = [pushed_at - event.occurred_at for event, result in zip(
+                valid, recorded, strict=True) if result is Recorded.ACCEPTED]
         outcome.accepted = recorded.count(Recorded.ACCEPTED)
         outcome.duplicates = recorded.count(Recorded.DUPLICATE)
         outcome.rejections += [Rejection(index, "event_id", EVENT_ID_CONFLICT)

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -18,6 +19,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from features.catalog import FEATURE_VIEW_NAME, JOIN_KEY, WINDOW_STATE_FIELD
 from features.events import Event
 from features.window_state import decode
+from service import metrics
 
 log = logging.getLogger(__name__)
 
@@ -121,23 +123,31 @@ class FeastFeatureReader:
         Each failed or late read logs one line; reads refused by the open circuit log nothing,
         but every change of the breaker's state does."""
         self._log_breaker_state()  # open -> half-open shows when a read tries the store again
+        if self._breaker.opened:  # after open_seconds reads are tried again
+            metrics.STORE_ERRORS_TOTAL.labels(kind="circuit_open").inc()
+            raise FeatureStoreUnavailable(
+                f"circuit open after repeated failures ({CircuitBreakerError(self._breaker)})",
+                "circuit_open")
+        started = time.perf_counter()
         try:
-            if self._breaker.opened:  # after open_seconds reads are tried again
-                raise CircuitBreakerError(self._breaker)
             with self._breaker:  # counts the failure or resets the count
                 yield
-        except CircuitBreakerError as error:
+        except CircuitBreakerError as error:  # opened by another read since the check above
+            metrics.STORE_ERRORS_TOTAL.labels(kind="circuit_open").inc()
             raise FeatureStoreUnavailable(f"circuit open after repeated failures ({error})",
                                           "circuit_open") from error
         except TimeoutError as error:  # concurrent.futures and asyncio raise this one
+            metrics.STORE_ERRORS_TOTAL.labels(kind="timeout").inc()
             log.warning("feature store read failed: no answer within %.0f ms", budget * 1000)
             raise FeatureStoreUnavailable(f"no answer within {budget * 1000:.0f} ms",
                                           "timeout") from error
         except Exception as error:  # any store failure degrades the answer, never fails it
+            metrics.STORE_ERRORS_TOTAL.labels(kind="unavailable").inc()
             log.warning("feature store read failed: %s: %s", type(error).__name__,
                         str(error).strip().split("\n")[0])
             raise FeatureStoreUnavailable(f"{type(error).__name__}: {error}") from error
         finally:
+            metrics.STORE_READ_SECONDS.observe(time.perf_counter() - started)
             self._log_breaker_state()
 
     def _log_breaker_state(self) -> None:
@@ -149,6 +159,7 @@ class FeastFeatureReader:
             previous, self._breaker_state = self._breaker_state, state
         if state == previous:
             return
+        metrics.STORE_CIRCUIT_OPEN.set(1 if state == STATE_OPEN else 0)
         if state == STATE_OPEN:
             log.warning("feature store circuit open after %d failed or late reads in a row: "
                         "answering from priors for %.0f s", self._breaker.failure_count,

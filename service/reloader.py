@@ -30,6 +30,13 @@ from training.registry import CURRENT_POINTER, PROMOTIONS
 log = logging.getLogger(__name__)
 RELOADS = Counter("effort_model_reloads_total", "Promoted models seen by the server, by outcome.",
                   ["outcome"])
+for _outcome in ("swapped", "refused"):
+    RELOADS.labels(outcome=_outcome)
+# The reasons a load can be refused for (ModelBundleError.reason, or "error" for anything else).
+REFUSAL_REASONS = ("pointer", "missing", "manifest", "checksum", "version_mismatch", "features",
+                   "model_file", "smoke_test", "error")
+for _reason in REFUSAL_REASONS:
+    metrics.MODEL_RELOAD_REFUSALS.labels(reason=_reason)
 WARM_ROUNDS = 20
 # Arriving contacts scored from an empty history by the smoke score: none, voice, chat, web.
 SMOKE_CONTACTS = (ContactContext(), ContactContext(1, "billing", 95.0, 4),

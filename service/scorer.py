@@ -102,6 +102,14 @@ class FeatureReader(Protocol):
         ...
 
 
+@dataclass
+class _StageTimes:
+    """Seconds a call spent on its customers' reasons and routing, summed over them."""
+
+    reasons: float = 0.0
+    routing: float = 0.0
+
+
 @dataclass(frozen=True)
 class _Serving:
     """A model bundle with what the routing policy and the actions resolve for it, swapped as one."""
@@ -125,7 +133,7 @@ class Scorer:
         self._swap_lock = threading.Lock()
         self._store_data_lost = ""  # why every answer is degraded, while the store lost its data
         self._serving = self._prepare(bundle)
-        metrics.MODEL_INFO.labels(version=bundle.version).set(1)
+        _announce(self._serving)
 
     @property
     def bundle(self) -> ModelBundle:
@@ -150,7 +158,7 @@ class Scorer:
         with self._swap_lock:
             metrics.MODEL_INFO.labels(version=self._serving.bundle.version).set(0)
             self._serving = serving
-            metrics.MODEL_INFO.labels(version=bundle.version).set(1)
+            _announce(serving)
 
     def store_data_lost(self, reason: str) -> None:
         """From now on every answer is a prior flagged degraded with `reason`; "" ends it."""
@@ -166,10 +174,13 @@ class Scorer:
         validate_inputs(inputs, field_prefix)
         if self._store_data_lost:
             return self._degraded(inputs, "store_data_lost", self._store_data_lost)
+        started = time.perf_counter()
         try:
             rows = self._reader.read([item.customer_id for item in inputs], time_remaining)
         except FeatureStoreUnavailable as error:
             return self._score_rows(inputs, [None] * len(inputs), error)
+        finally:
+            metrics.STAGE_TIMERS["feature_read"].observe(time.perf_counter() - started)
         return self._score_rows(inputs, rows)
 
     async def score_many_async(self, inputs: Sequence[ScoreInput], field_prefix: str = "",
@@ -205,11 +216,14 @@ class Scorer:
                               time_remaining: float | None) -> list[ScoreResult]:
         if self._store_data_lost:
             return self._degraded(inputs, "store_data_lost", self._store_data_lost)
+        started = time.perf_counter()
         try:
             rows = await self._reader.read_async([item.customer_id for item in inputs],
                                                  time_remaining)
         except FeatureStoreUnavailable as error:
             return self._score_rows(inputs, [None] * len(inputs), error)
+        finally:
+            metrics.STAGE_TIMERS["feature_read"].observe(time.perf_counter() - started)
         return self._score_rows(inputs, rows)
 
     def _score_rows(self, inputs: Sequence[ScoreInput], rows: Sequence[FeatureRow | None],
@@ -235,6 +249,7 @@ class Scorer:
 
     def _modelled(self, inputs: Sequence[ScoreInput], rows: Sequence[FeatureRow | None],
                   serving: _Serving) -> list[ScoreResult]:
+        began = time.perf_counter()
         now = self._clock()
         bundle = serving.bundle
         matrix = np.empty((len(inputs), len(MODEL_FEATURES)), dtype=np.float64)
@@ -245,9 +260,12 @@ class Scorer:
                 unusable[j] = problem
                 input_vector([], now, item.contact, out=out,
                              half_life_days=bundle.effort_half_life_days)
+        built = time.perf_counter()
         explained = bundle.explain(matrix)
+        modelled = time.perf_counter()
         actions = (serving.planner.best(matrix, explained.churn_risk) if serving.planner
                    else [None] * len(inputs))
+        stages = _StageTimes(routing=time.perf_counter() - modelled)
         results = []
         for j, (item, row) in enumerate(zip(inputs, rows, strict=True)):
             why = unusable.get(j, "")
@@ -256,21 +274,30 @@ class Scorer:
                     results.append(self._scored(
                         item, serving, row, matrix[j], float(explained.effort_score[j]),
                         float(explained.churn_risk[j]), explained.effort_contrib[j],
-                        explained.churn_contrib[j], actions[j], now))
+                        explained.churn_contrib[j], actions[j], now, stages))
                     continue
                 except Exception as error:  # one customer's data must not fail a call
                     why = type(error).__name__
             metrics.DEGRADED_TOTAL.labels(reason="unusable_row").inc()
             results.append(_prior(item, bundle, f"customer's stored data unusable: {why}"))
+        metrics.STAGE_TIMERS["model_input"].observe(built - began)
+        metrics.STAGE_TIMERS["models"].observe(modelled - built)
+        metrics.STAGE_TIMERS["reasons"].observe(stages.reasons)
+        metrics.STAGE_TIMERS["routing"].observe(stages.routing)
         return results
 
     def _scored(self, item: ScoreInput, serving: _Serving, row: FeatureRow | None,
                 vector: np.ndarray,
                 effort: float, churn: float, effort_contrib: np.ndarray,
-                churn_contrib: np.ndarray, action: Suggestion | None, now: float) -> ScoreResult:
+                churn_contrib: np.ndarray, action: Suggestion | None, now: float,
+                stages: "_StageTimes") -> ScoreResult:
+        started = time.perf_counter()
         decision = serving.router.decide(vector, effort, churn)
+        decided = time.perf_counter()
         reasons = choose_reasons(vector, effort_contrib, churn_contrib, self._max_reasons,
                                  decision.rule_reasons, require_one=decision.senior)
+        stages.routing += decided - started
+        stages.reasons += time.perf_counter() - decided
         bundle = serving.bundle
         result = ScoreResult(
             customer_id=item.customer_id, contact_id=item.contact_id, effort_score=effort,
@@ -308,6 +335,18 @@ def _prior(item: ScoreInput, bundle: ModelBundle, degraded_reason: str) -> Score
         senior=False, model_version=bundle.version,
         churn_horizon_days=bundle.churn_horizon_days, customer_known=False,
         degraded_reason=degraded_reason)
+
+
+def _announce(serving: _Serving) -> None:
+    """The loaded model's version, training time and load time, in the metrics."""
+    bundle = serving.bundle
+    metrics.MODEL_INFO.labels(version=bundle.version).set(1)
+    metrics.MODEL_LOADED.set(serving.loaded_at.timestamp())
+    created = bundle.manifest.get("created_at")
+    try:
+        metrics.MODEL_CREATED.set(datetime.fromisoformat(str(created)).timestamp())
+    except ValueError:  # an older manifest without a readable date: its load time instead
+        metrics.MODEL_CREATED.set(serving.loaded_at.timestamp())
 
 
 def _observe(result: ScoreResult) -> None:

@@ -21,6 +21,7 @@ from grpc_health.v1 import _async as health_aio  # what grpc_health.v1.health.ai
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE_NAME
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import REGISTRY, Histogram
 from py_async_grpc_prometheus.prometheus_async_server_interceptor import (
     PromAsyncServerInterceptor,
 )
@@ -35,6 +36,7 @@ from effort.v1 import (
 )
 from features.catalog import MODEL_FEATURES
 from features.state import JourneyState
+from service import metrics
 from service.admin import AdminServicer
 from service.admission import AdmissionControl, AdmissionInterceptor
 from service.authentication import Authenticator
@@ -101,8 +103,19 @@ class RunningServer:
 
 @functools.cache
 def grpc_metrics_interceptor() -> PromAsyncServerInterceptor:
-    """One per process: the interceptor registers the grpc_server_* metrics when created."""
-    return PromAsyncServerInterceptor(enable_handling_time_histogram=True)
+    """One per process: the interceptor registers the grpc_server_* metrics when created.
+
+    Its latency histogram is replaced by one with buckets from 0.25 ms (metrics.GRPC_BUCKETS):
+    the library's start at 5 ms, above a typical Score. The library takes no buckets, so its
+    histogram (a pinned version's `_metrics` entry) is swapped under the same name and labels."""
+    interceptor = PromAsyncServerInterceptor(enable_handling_time_histogram=True)
+    key = "grpc_server_handled_histogram"
+    library = interceptor._metrics[key]
+    REGISTRY.unregister(library)
+    interceptor._metrics[key] = Histogram(
+        library._name, library._documentation, library._labelnames,
+        buckets=metrics.GRPC_BUCKETS)
+    return interceptor
 
 
 def create_server(settings: Settings) -> RunningServer:

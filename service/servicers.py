@@ -90,4 +90,6 @@ class JourneyServicer(journey_grpc.JourneyServiceServicer):
         metrics.EVENTS_TOTAL.labels(outcome="accepted").inc(outcome.accepted)
         metrics.EVENTS_TOTAL.labels(outcome="duplicate").inc(outcome.duplicates)
         metrics.EVENTS_TOTAL.labels(outcome="rejected").inc(len(outcome.rejections))
+        for lag in outcome.lag_seconds:
+            metrics.INGESTION_LAG.observe(lag)
         return record_events_response(outcome)

@@ -170,7 +170,7 @@ def test_metrics_page_shows_grpc_and_effort_metrics(channel: grpc.Channel) -> No
     assert 'grpc_server_handled_total{grpc_code="OK",grpc_method="Score"' in page
     assert 'grpc_code="INVALID_ARGUMENT",grpc_method="Score"' in page
     assert "grpc_server_handling_seconds_bucket" in page
-    for name in ("effort_effort_score_bucket", "effort_churn_risk_bucket", "effort_tier_total",
+    for name in ("effort_customer_effort_score_bucket", "effort_churn_risk_bucket", "effort_tier_total",
                  "effort_feature_age_seconds_bucket", "effort_model_info"):
         assert name in page
 
