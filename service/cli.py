@@ -9,10 +9,14 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from pydantic_core import ValidationError
 
 from features.domain import LONG_WINDOW_DAYS, SENIOR_SHARE
+from service.settings_report import describe_validation_error
 
 DEFAULT_DEMO_DIR = Path("var/demo")
 
@@ -22,10 +26,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _Version(argparse.Action):
+    """--version: `effort <version>` of the installed distribution, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        try:
+            installed = version("effort")
+        except PackageNotFoundError:
+            installed = "unknown (not installed)"
+        print(f"effort {installed}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `effort` argument parser."""
     parser = _Parser(prog="effort", description="Customer-effort and churn-risk scoring for "
                      "contact centers. Settings come from EFFORT_* environment variables.")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("simulate", help="write SYNTHETIC demo events and labels",
@@ -74,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="gRPC port (default EFFORT_GRPC_PORT or 50051)")
     p.add_argument("--metrics-port", type=int, help="metrics port (default 9464)")
     p.add_argument("--online-store", choices=["sqlite", "redis"], help="online store kind")
+
+    p = sub.add_parser("config", help="print the effective settings, secrets masked",
+                       description="Print every EFFORT_* setting's effective value and where it "
+                       "came from (environment, .env or default), secrets masked, then the "
+                       "EFFORT_* variables no setting reads.")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of lines")
 
     p = sub.add_parser("score", help="score one customer through a running server")
     p.add_argument("customer_id", help="customer id, for example C000001")
@@ -143,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get("EFFORT_DEBUG"):
             raise
-        if isinstance(error, OSError) and error.strerror:
+        if isinstance(error, ValidationError):  # every error, one line each, secrets masked
+            message = describe_validation_error(error)
+        elif isinstance(error, OSError) and error.strerror:
             message = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
         else:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__

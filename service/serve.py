@@ -1,13 +1,18 @@
 """`effort serve`: one server process with its metrics page, or several worker processes."""
 
+import logging
+
 from prometheus_client import start_http_server
 
 from service.exposure import ensure_safe_exposure
 from service.logs import configure_logging
 from service.server import create_server, ensure_port_free
-from service.settings import Settings
+from service.settings import Settings, setting_variables, variable_sources
+from service.settings_report import unknown_variables
 from service.stop_signal import stop_requested
 from service.workers import serve_workers
+
+log = logging.getLogger(__name__)
 
 
 def metrics_host(settings: Settings) -> str:
@@ -15,9 +20,18 @@ def metrics_host(settings: Settings) -> str:
     return settings.metrics_host or settings.grpc_host
 
 
+def warn_unknown_variables() -> None:
+    """One WARNING line naming the EFFORT_* variables no setting reads (typos, old names)."""
+    unknown = unknown_variables(variable_sources(), setting_variables().values())
+    if unknown:
+        log.warning("unknown EFFORT_* variables, ignored: %s",
+                    ", ".join(variable.describe() for variable in unknown))
+
+
 def serve(settings: Settings) -> None:
     """Runs until SIGINT/SIGTERM, then shuts down gracefully; logging is set up first."""
     configure_logging(settings.log_level, settings.log_format)
+    warn_unknown_variables()
     ensure_safe_exposure(settings)  # before anything else starts
     ensure_port_free(settings.grpc_host, settings.grpc_port)
     if settings.workers > 1:

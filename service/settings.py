@@ -1,25 +1,28 @@
 """All configuration, read from EFFORT_* environment variables (pydantic-settings)."""
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.locations import FEATURE_REPO
 from features.state import REDIS_URL_SCHEMES
+from service.settings_report import ENV_PREFIX
 
 
 class SettingsError(Exception):
-    """A setting refused with one readable line. Not a ValueError: pydantic would wrap that in a
-    ValidationError, whose first line (all that `effort` prints) only counts the errors."""
+    """A setting refused with one readable line, printed as it is. Not a ValueError: pydantic
+    would wrap that in a ValidationError ("Value error, ..."), one entry of a block of them."""
 
 
 class Settings(BaseSettings):
     """Effort's settings; each field is EFFORT_<NAME> in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="EFFORT_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     grpc_host: str = Field("127.0.0.1", description="address the gRPC server binds; any "
                            "non-loopback address needs TLS and authentication (or allow_insecure)")
@@ -103,3 +106,23 @@ class Settings(BaseSettings):
             raise SettingsError("EFFORT_REDIS_URL must start with redis:// or rediss:// "
                                 "(e.g. redis://:password@host:6379/0)")
         return value
+
+
+def setting_variables() -> dict[str, str]:
+    """Each setting's field name -> its environment variable, EFFORT_<FIELD>."""
+    return {field: f"{ENV_PREFIX}{field.upper()}" for field in Settings.model_fields}
+
+
+def variable_sources() -> dict[str, Mapping[str, str]]:
+    """Where settings are read from, first the one that wins: the environment, then each env
+    file that exists (`.env` in the working directory), by its name, with its variables."""
+    configured = Settings.model_config.get("env_file")
+    files = [] if configured is None else [configured] if isinstance(configured, str | Path) \
+        else list(configured)
+    encoding = Settings.model_config.get("env_file_encoding")
+    sources: dict[str, Mapping[str, str]] = {"environment": os.environ}
+    for file in reversed(files):  # pydantic-settings: a later file overrides an earlier one
+        if Path(file).is_file():
+            values = dotenv_values(file, encoding=encoding or "utf-8")
+            sources[str(file)] = {k: v for k, v in values.items() if v is not None}
+    return sources

@@ -10,4 +10,4 @@ def run(args: argparse.Namespace) -> None:
     """Serves with the settings, command-line options taking precedence."""
     overrides = {k: v for k, v in (("grpc_port", args.port), ("metrics_port", args.metrics_port),
                                    ("online_store", args.online_store)) if v is not None}
-    serve(Settings().model_copy(update=overrides))
+    serve(Settings(**overrides))  # validated, unlike model_copy(update=...)

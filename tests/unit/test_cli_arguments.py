@@ -26,5 +26,5 @@ def test_bad_arguments_give_one_line(args: list[str]) -> None:
 
 def test_help_lists_every_subcommand() -> None:
     result = run("--help")
-    for command in ("simulate", "train", "serve", "score", "ingest", "models"):
+    for command in ("simulate", "train", "serve", "score", "ingest", "models", "tokens", "config"):
         assert command in result.stdout
