@@ -7,7 +7,7 @@ EFFORT := $(VENV)/bin/effort
 DEMO := var/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install constraints run demo serve test test-unit test-integration test-e2e test-faults lint buf-lint typecheck proto proto-check redis-server h2load bench clean help
+.PHONY: install constraints run demo serve test test-unit test-integration test-e2e test-faults lint buf-lint typecheck proto proto-check redis-server promtool test-rules h2load bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,7 +40,17 @@ redis-server:  ## install redis-server from Debian's packages when it is missing
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
-test: $(STAMP) redis-server proto-check  ## run every tier: unit, integration, e2e, faults (starts its own redis-server and servers)
+promtool:  ## install promtool (Debian's prometheus package) when it is missing
+	@command -v promtool >/dev/null || { \
+	  echo "installing promtool (prometheus) from Debian's packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+test-rules: promtool  ## check the Prometheus rules of monitoring/prometheus/ and run their unit tests
+	promtool check rules monitoring/prometheus/*_rules.yml && promtool test rules monitoring/prometheus/tests/*.yml
+
+test: $(STAMP) redis-server promtool proto-check  ## run every tier: the Prometheus rule tests, unit, integration, e2e, faults (starts its own redis-server and servers)
+	$(MAKE) --no-print-directory test-rules
 	$(PY) -m pytest -q tests/unit tests/integration tests/e2e tests/faults
 
 test-unit: $(STAMP)  ## the fast tier: no server, no Feast apply, no training

@@ -115,7 +115,24 @@ def grpc_metrics_interceptor() -> PromAsyncServerInterceptor:
     interceptor._metrics[key] = Histogram(
         library._name, library._documentation, library._labelnames,
         buckets=metrics.GRPC_BUCKETS)
+    _initialise_grpc_series(interceptor)
     return interceptor
+
+
+def _initialise_grpc_series(interceptor: PromAsyncServerInterceptor) -> None:
+    """Creates every Effort method's grpc_server_* series at 0, each status code included, so
+    that alert rules and dashboards see them from the first scrape."""
+    for service in SERVICE_NAMES:
+        name = service.rsplit(".", 1)[-1]
+        descriptor = next(module.DESCRIPTOR.services_by_name[name] for module in (
+            scoring_service_pb2, journey_service_pb2, admin_service_pb2)
+            if name in module.DESCRIPTOR.services_by_name)
+        for method in descriptor.methods:
+            labels = ("UNARY", service, method.name)
+            interceptor._metrics["grpc_server_started_counter"].labels(*labels)
+            interceptor._metrics["grpc_server_handled_histogram"].labels(*labels)
+            for code in grpc.StatusCode:
+                interceptor._grpc_server_handled_total_counter.labels(*labels, code.name)
 
 
 def create_server(settings: Settings) -> RunningServer:
