@@ -40,8 +40,10 @@ from service.routing import Router, RoutingPolicy
 # event loop turn LOOP_TURNS_BETWEEN_SLICES times: a Score needs several turns from arrival to
 # answer (taking the call, reading the request, sending the answer), so that one turn per slice
 # made a Score arriving during a batch wait for several slices (p50 15 ms instead of 2.5 ms);
-# with 16 turns its p99 was 2.3x its p99 without batches, with 32 1.7-1.8x (BENCHMARKS.md).
-BATCH_SLICE = 8
+# with 16 turns its p99 was 2.3x its p99 without batches, with 32 1.7-1.8x on 500 calls; on
+# 2,000 calls slices of 8 gave 2.2-2.4x and slices of 4 1.3-1.6x, for batches about 10-30%
+# slower (BENCHMARKS.md).
+BATCH_SLICE = 4
 LOOP_TURNS_BETWEEN_SLICES = 32
 # Kept per customer not yet scored when a batch decides whether another slice fits before its
 # deadline: a prior answer, its metrics, its response message and its share of serialising the
