@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from pydantic_core import ValidationError
 
 from features.domain import LONG_WINDOW_DAYS, SENIOR_SHARE
+from service.error_text import one_line
 from service.settings_report import describe_validation_error
 
 DEFAULT_DEMO_DIR = Path("var/demo")
@@ -171,12 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get("EFFORT_DEBUG"):
             raise
-        if isinstance(error, ValidationError):  # every error, one line each, secrets masked
-            message = describe_validation_error(error)
-        elif isinstance(error, OSError) and error.strerror:
-            message = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-        else:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        # A ValidationError: every error, one line each, secrets masked.
+        message = (describe_validation_error(error) if isinstance(error, ValidationError)
+                   else one_line(error))
         print(f"effort {args.command}: {message}", file=sys.stderr)
         return 1
     return 0

@@ -2,14 +2,14 @@
 
 import json
 import logging
-import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
+
+from service.watched_file import WatchedFile
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +87,6 @@ def read_jwks(path: Path) -> list[_Key]:
     return keys
 
 
-def _signature(path: Path) -> tuple[int, int, int]:
-    """What changes when the file is rewritten or replaced: (st_mtime_ns, st_size, st_ino)."""
-    try:
-        status = os.stat(path)
-    except OSError as error:
-        raise OSError(error.errno, f"cannot read JWKS file ({error.strerror})", str(path)) from None
-    return status.st_mtime_ns, status.st_size, status.st_ino
-
-
-_MISSING = (-1, -1, -1)
-
-
 class JwtVerifier:
     """Verifies JSON Web Tokens: signature by a key of the JWKS file (by `kid`, or its only key),
     an allowed asymmetric algorithm, `exp`, `iss` and `aud`.
@@ -111,10 +99,8 @@ class JwtVerifier:
         self.jwks_file = jwks_file
         self.issuer = issuer
         self.audience = audience
-        self._signature = _signature(jwks_file)
-        self._keys = read_jwks(jwks_file)
-        self._failed: tuple[int, int, int] | None = None
-        self._lock = threading.RLock()
+        self._keys = WatchedFile(jwks_file, read_jwks, "JWKS file", len, "keys", log)
+        self._verified_with: list[_Key] | None = None  # the keys _verified was filled with
         # Tokens already verified against the current keys, with their expiry: a client sends
         # the same token until it expires, and verifying a signature costs about 100 us.
         self._verified: dict[str, tuple[JwtIdentity, float]] = {}
@@ -124,13 +110,15 @@ class JwtVerifier:
 
         Scopes come from the `scope` claim (space-separated, or a list; `scp` when it is absent),
         the name from `sub` (else `client_id`, else `azp`)."""
-        self._refresh()
+        keys = self._keys.current()
+        if keys is not self._verified_with:  # a key may have been withdrawn
+            self._verified, self._verified_with = {}, keys
         known = self._verified.get(token)
         if known is not None:
             if time.time() > known[1] + LEEWAY_SECONDS:
                 raise JwtRejected("token has expired", expired=True)
             return known[0]
-        key = self._key_for(token)
+        key = _key_for(token, keys)
         try:
             claims = jwt.decode(token, key.key, algorithms=list(key.algorithms),
                                 audience=self.audience, issuer=self.issuer,
@@ -145,54 +133,20 @@ class JwtVerifier:
         self._verified[token] = (identity, float(claims["exp"]))
         return identity
 
-    def _key_for(self, token: str) -> _Key:
-        try:
-            kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.PyJWTError:
-            raise JwtRejected("token is not a well-formed JSON Web Token") from None
-        keys = self._keys
-        if kid is None:
-            if len(keys) == 1:
-                return keys[0]
-            raise JwtRejected("token names no key (kid) and the JWKS file holds several")
-        for key in keys:
-            if key.kid == kid:
-                return key
-        raise JwtRejected("token is signed by a key the JWKS file does not hold")
 
-    def _refresh(self) -> None:
-        try:
-            signature = _signature(self.jwks_file)
-        except OSError as error:
-            self._failure(_MISSING, error)
-            return
-        if signature == self._signature:
-            if self._failed is not None:
-                self._failed = None
-            return
-        if signature == self._failed:
-            return
-        with self._lock:
-            if signature == self._signature:
-                return
-            try:
-                keys = read_jwks(self.jwks_file)
-            except (OSError, ValueError) as error:
-                self._failure(signature, error)
-                return
-            self._keys, self._signature, self._failed = keys, signature, None
-            self._verified = {}  # a key may have been withdrawn
-        log.info("JWKS file %s re-read: %d keys", self.jwks_file, len(keys))
-
-    def _failure(self, signature: tuple[int, int, int], error: Exception) -> None:
-        """Logs one WARNING per failing version of the file (or while it is missing)."""
-        if signature == self._failed:
-            return
-        with self._lock:
-            if signature == self._failed:
-                return
-            self._failed = signature
-        log.warning("keeping the %d keys read before: %s", len(self._keys), _one_line(error))
+def _key_for(token: str, keys: list[_Key]) -> _Key:
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        raise JwtRejected("token is not a well-formed JSON Web Token") from None
+    if kid is None:
+        if len(keys) == 1:
+            return keys[0]
+        raise JwtRejected("token names no key (kid) and the JWKS file holds several")
+    for key in keys:
+        if key.kid == kid:
+            return key
+    raise JwtRejected("token is signed by a key the JWKS file does not hold")
 
 
 def _reason(error: jwt.PyJWTError) -> str:
@@ -232,9 +186,3 @@ def _scopes(claims: dict[str, Any]) -> frozenset[str]:
     if isinstance(value, list) and all(isinstance(scope, str) for scope in value):
         return frozenset(value)
     raise JwtRejected("token scope claim is neither a string nor a list of strings")
-
-
-def _one_line(error: Exception) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-    return str(error).splitlines()[0] if str(error) else type(error).__name__

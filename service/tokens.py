@@ -9,11 +9,12 @@ import os
 import re
 import secrets
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from service.watched_file import WatchedFile
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,6 @@ TOKEN_PREFIX = "eff_"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 FILE_MODE = 0o600
-_MISSING = (-1, -1, -1)  # the stat signature of a token file that cannot be stat'ed
 
 
 @dataclass(frozen=True)
@@ -183,15 +183,6 @@ def _write(path: Path, entries: list[TokenEntry]) -> None:
         os.close(folder)
 
 
-def _signature(path: Path) -> tuple[int, int, int]:
-    """What changes when the file is rewritten or replaced: (st_mtime_ns, st_size, st_ino)."""
-    try:
-        status = os.stat(path)
-    except OSError as error:
-        raise OSError(error.errno, f"cannot read token file ({error.strerror})", str(path)) from None
-    return status.st_mtime_ns, status.st_size, status.st_ino
-
-
 class TokenFile:
     """The server's view of the token file: looks tokens up by hash, re-reading the file when it
     changes (one os.stat per lookup).
@@ -201,58 +192,14 @@ class TokenFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        signature = _signature(path)
-        self._by_hash = self._index(read_tokens(path))
-        self._signature = signature
-        self._failed: tuple[int, int, int] | None = None
-        self._lock = threading.RLock()
+        self._by_hash = WatchedFile(path, _index, "token file", len, "tokens", log)
 
     def lookup(self, token: str) -> TokenEntry | None:
         """The entry of this token, or None when the file does not hold it (unknown or revoked)."""
-        self._refresh()
         # A dict lookup by hash: what varies with the guess is a hash of it, which tells an
         # attacker nothing about stored hashes' preimages.
-        return self._by_hash.get(hash_token(token))
-
-    def _refresh(self) -> None:
-        try:
-            signature = _signature(self.path)
-        except OSError as error:
-            self._failure(_MISSING, error)
-            return
-        if signature == self._signature:
-            if self._failed is not None:
-                self._failed = None
-            return
-        if signature == self._failed:
-            return
-        with self._lock:
-            if signature == self._signature:
-                return
-            try:
-                by_hash = self._index(read_tokens(self.path))
-            except (OSError, ValueError) as error:
-                self._failure(signature, error)
-                return
-            self._by_hash, self._signature, self._failed = by_hash, signature, None
-        log.info("token file %s re-read: %d tokens", self.path, len(by_hash))
-
-    def _failure(self, signature: tuple[int, int, int], error: Exception) -> None:
-        """Logs one WARNING per failing version of the file (or while it is missing)."""
-        if signature == self._failed:
-            return
-        with self._lock:
-            if signature == self._failed:
-                return
-            self._failed = signature
-        log.warning("keeping the %d tokens read before: %s", len(self._by_hash), _one_line(error))
-
-    @staticmethod
-    def _index(entries: list[TokenEntry]) -> dict[str, TokenEntry]:
-        return {entry.sha256: entry for entry in entries}
+        return self._by_hash.current().get(hash_token(token))
 
 
-def _one_line(error: Exception) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+def _index(path: Path) -> dict[str, TokenEntry]:
+    return {entry.sha256: entry for entry in read_tokens(path)}
