@@ -1,9 +1,11 @@
 """Shared test helpers: free ports, waiting on a condition or a server, listening sockets, the demo world."""
 
+import os
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,3 +83,12 @@ def listening_sockets(port: int) -> int:
             if local_port == port and fields[3] == "0A":  # 0A: LISTEN
                 count += 1
     return count
+
+
+def run_effort(*args: str, variables: Mapping[str, str] | None = None, cwd: Path | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`effort ARGS` in its own process, with only the EFFORT_* `variables` given (any case of the
+    prefix cleared from this process's environment, as pydantic-settings reads any case)."""
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("EFFORT_")}
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd, env={**clean, **(variables or {})})

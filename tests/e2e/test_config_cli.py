@@ -1,7 +1,6 @@
 """`effort --version`, `effort config` and bad settings, run as real processes."""
 
 import json
-import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -10,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from service.settings import setting_variables
+from tests.helpers import run_effort
 
 
 def run(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
     """`effort ARGS` in `cwd` with only these EFFORT_* variables set."""
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("EFFORT_")}
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd, env={**clean, **variables})
+    return run_effort(*args, variables=variables, cwd=cwd)
 
 
 def test_version_is_printed_without_loading_the_stack(tmp_path: Path) -> None:

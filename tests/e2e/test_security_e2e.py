@@ -3,9 +3,7 @@ loopback: every RPC answers the right code and ErrorInfo for each kind of bad cr
 before any work; tokens never reach the log; a non-loopback bind without TLS refuses to start."""
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -32,7 +30,7 @@ from features.events import Event
 from service.channels import bearer_metadata, open_channel
 from service.tokens import add_token, revoke_token
 from tests.e2e.test_serve_process import COMMAND, _env
-from tests.helpers import DemoWorld, free_port, wait_serving
+from tests.helpers import DemoWorld, free_port, run_effort, wait_serving
 from tests.helpers_tls import TlsPaths, write_certificates
 
 ISSUER = "https://idp.example.test/"
@@ -252,11 +250,7 @@ def test_a_non_loopback_bind_without_tls_refuses_to_start(demo_world: DemoWorld)
 
 
 def _effort(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EFFORT_")}
-    if token:
-        env["EFFORT_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_effort(*args, variables={"EFFORT_TOKEN": token} if token else None)
 
 
 def test_effort_score_and_ingest_reach_the_server_with_tls_and_a_token(

@@ -1,20 +1,15 @@
-"""`effort tokens` run for real: the token printed once, listed without its hash, revoked.
-
-Each command takes seconds to start (service.settings imports Feast), so there are few of them."""
+"""`effort tokens` run for real: the token printed once, listed without its hash, revoked."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.helpers import run_effort
 
 
 def run(*args: str, cwd: Path, tokens_file: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EFFORT_AUTH_")}
-    if tokens_file is not None:
-        env["EFFORT_AUTH_TOKENS_FILE"] = str(tokens_file)
-    return subprocess.run([sys.executable, "-m", "service.cli", "tokens", *args], capture_output=True,
-                          text=True, timeout=60, cwd=cwd, env=env)
+    variables = {} if tokens_file is None else {"EFFORT_AUTH_TOKENS_FILE": str(tokens_file)}
+    return run_effort("tokens", *args, variables=variables, cwd=cwd, timeout=60)
 
 
 def test_add_list_revoke(tmp_path: Path) -> None:
