@@ -15,11 +15,6 @@ from service.workers import serve_workers
 log = logging.getLogger(__name__)
 
 
-def metrics_host(settings: Settings) -> str:
-    """The address the metrics page binds: EFFORT_METRICS_HOST, else the gRPC host."""
-    return settings.metrics_host or settings.grpc_host
-
-
 def warn_unknown_variables() -> None:
     """One WARNING line naming the EFFORT_* variables no setting reads (typos, old names)."""
     unknown = unknown_variables(variable_sources(), setting_variables().values())
@@ -37,10 +32,10 @@ def serve(settings: Settings) -> None:
     if settings.workers > 1:
         serve_workers(settings)
         return
-    start_http_server(settings.metrics_port, addr=metrics_host(settings))
+    start_http_server(settings.metrics_port, addr=settings.metrics_bind_host)
     running = create_server(settings)
     print(f"Effort serving model {running.scorer.bundle.version}: gRPC on port {running.port}, "
-          f"metrics on http://{metrics_host(settings)}:{settings.metrics_port}/metrics "
+          f"metrics on http://{settings.metrics_bind_host}:{settings.metrics_port}/metrics "
           f"({settings.online_store} online store)", flush=True)
     stop_requested().wait()
     print("Shutting down: draining calls", flush=True)

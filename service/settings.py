@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", description="log lines as text or as "
                                                 "one JSON object per line")
 
+    @property
+    def metrics_bind_host(self) -> str:
+        """The address the metrics page binds: metrics_host, else the gRPC host."""
+        return self.metrics_host or self.grpc_host
+
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _any_case(cls, value: object, info: ValidationInfo) -> object:

@@ -46,10 +46,10 @@ def serve_workers(settings: Settings) -> None:
         worker.start()
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    start_http_server(settings.metrics_port, addr=settings.metrics_host or settings.grpc_host,
+    start_http_server(settings.metrics_port, addr=settings.metrics_bind_host,
                       registry=registry)
     print(f"Effort serving with {settings.workers} worker processes: gRPC on port "
-          f"{settings.grpc_port}, metrics on http://{settings.metrics_host or settings.grpc_host}:"
+          f"{settings.grpc_port}, metrics on http://{settings.metrics_bind_host}:"
           f"{settings.metrics_port}/metrics "
           f"({settings.online_store} online store)", flush=True)
     stopped = stop_requested()
