@@ -34,22 +34,8 @@ OVERLOAD = 4.0
 def _scores_at_fixed_rate(address: str) -> tuple[list[float], int]:
     """SCORE_CALLS Scores at SCORE_RATE per second with a 200 ms deadline: latencies (ms) of the
     answered ones and how many missed the deadline."""
-    latencies, missed = [], 0
-    with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.ScoringServiceStub(channel)
-        started = time.perf_counter()
-        for n in range(SCORE_CALLS):
-            delay = started + n / SCORE_RATE - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            began = time.perf_counter()
-            try:
-                stub.Score(pb.ScoreRequest(customer_id=f"C{n % 10_000 + 1:06d}"),
-                           timeout=DEADLINE_SECONDS)
-                latencies.append((time.perf_counter() - began) * 1000)
-            except grpc.RpcError:
-                missed += 1
-    return latencies, missed
+    latencies, refused = _probe(address, SCORE_CALLS / SCORE_RATE, SCORE_RATE, DEADLINE_SECONDS)
+    return latencies, sum(refused.values())
 
 
 def _p(latencies: list[float], q: int) -> float:
