@@ -40,7 +40,7 @@ from features.store import FEATURE_REPO, apply_definitions, open_store
 from service.commands.progress import progress_bar
 from service.models import ModelBundle, load_bundle
 from service.servicers import MAX_EVENTS_PER_CALL
-from training.baselines import plain_baseline, raw_event_counts
+from training.baselines import fit_plain, raw_event_counts
 from training.dataset import TRUTH_COLUMN
 from training.evaluate import expected_calibration_error, rule_flags, truth_reference
 from training.registry import current_folder, list_versions
@@ -105,6 +105,7 @@ class LiveRow:
     """One live customer at the moment of one of its contacts whose churn outcome is known."""
 
     customer_id: str
+    scored_as: str  # the id the server knows this row's journey by (see pick_live_rows)
     at: float  # label_time, epoch seconds
     churned: float
     ces: float  # NaN without an answer
@@ -158,6 +159,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-seed", type=int, default=7, help="seed of `effort train` and "
                         "of the plain baseline (default 7, as `effort train`)")
     parser.add_argument("--out", type=Path, required=True, help="new or empty output folder")
+    parser.add_argument("--rows", choices=("contacts", "customers"), default="contacts",
+                        help="score every labelled contact of the live customers, as the "
+                        "routing system would (default), or one drawn contact per customer")
+    parser.add_argument("--rescore", action="store_true", help="reuse the simulation, split and "
+                        "trained models already in --out; only pick, serve, score and measure again")
     parser.add_argument("--include-open-horizon", action="store_true", help="also pick labels "
                         "whose 90-day horizon was still open at --end (known only when the "
                         "customer churned, so they raise the churn rate; they carry no truth)")
@@ -199,6 +205,16 @@ def prepare_out(out: Path) -> None:
     if out.exists() and any(out.iterdir()):
         raise StepFailed(f"{out} is not empty: choose a new --out (nothing is overwritten)")
     out.mkdir(parents=True, exist_ok=True)
+
+
+def reuse_out(layout: Layout) -> None:
+    """For --rescore: checks that a finished run is there, and removes its serving leftovers."""
+    missing = [p for p in (layout.sim / "events.jsonl", layout.sim / "labels.csv", layout.models)
+               if not p.exists()]
+    if missing:
+        raise StepFailed(f"--rescore: {missing[0]} is missing: run once without --rescore")
+    shutil.rmtree(layout.live_repo, ignore_errors=True)
+    layout.server_log.unlink(missing_ok=True)
 
 
 def split_events(source: Path, train_ids: set[str], train_path: Path,
@@ -251,9 +267,16 @@ def parse_labels(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def pick_live_rows(labels: pd.DataFrame, live_ids: Sequence[str], seed: int, end: float,
-                   open_horizon: bool) -> list[LiveRow]:
-    """Per live customer, in id order, one of its known-outcome labels drawn with
-    default_rng(seed); customers without one are skipped.
+                   open_horizon: bool, every_contact: bool) -> list[LiveRow]:
+    """The live customers' known-outcome labels, in customer id order: all of them when
+    `every_contact`, else one per customer drawn with default_rng(seed); customers without one
+    are skipped.
+
+    Every contact is the population the service answers for, and the one training learns from
+    (a label per contact). Each such row is scored as its own customer, "<id>@<n>", holding the
+    journey up to that contact moved to now, so that rows of one customer do not see each
+    other's later events. One contact per customer weighs customers equally instead: heavy
+    contacters, who churn more, count less (their churn rate is about half the per-contact one).
 
     Unless `open_horizon`, only labels whose 90-day horizon closed by `end` count as known: a
     later label is known only when its customer churned, so taking it would favour churners.
@@ -262,15 +285,28 @@ def pick_live_rows(labels: pd.DataFrame, live_ids: Sequence[str], seed: int, end
     closed = labels["at"] + CHURN_HORIZON_DAYS * DAY <= end
     known = labels[labels["churned"].notna() & (closed | open_horizon)]
     by_customer = {cid: group for cid, group in known.groupby("customer_id", sort=False)}
-    rows = []
+    rows: list[LiveRow] = []
     for cid in live_ids:
         group = by_customer.get(cid)
         if group is None:
             continue
-        pick = group.iloc[int(rng.integers(len(group)))]
-        rows.append(LiveRow(cid, float(pick["at"]), float(pick["churned"]), float(pick["ces"]),
-                            float(pick["truth"]), bool(pick["at"] + CHURN_HORIZON_DAYS * DAY <= end)))
+        picks = (list(enumerate(group.itertuples())) if every_contact
+                 else [(0, list(group.itertuples())[int(rng.integers(len(group)))])])
+        rows.extend(LiveRow(cid, f"{cid}@{n}" if every_contact else cid, float(pick.at),
+                            float(pick.churned), float(pick.ces), float(pick.truth),
+                            bool(pick.at + CHURN_HORIZON_DAYS * DAY <= end))
+                    for n, pick in picks)
     return rows
+
+
+def one_per_customer(rows: Sequence[LiveRow], seed: int) -> np.ndarray:
+    """Indexes of one row per customer, drawn with default_rng(seed): the customer-weighted
+    view of per-contact rows."""
+    rng = np.random.default_rng(seed)
+    by_customer: dict[str, list[int]] = defaultdict(list)
+    for k, row in enumerate(rows):
+        by_customer[row.customer_id].append(k)
+    return np.array([ks[int(rng.integers(len(ks)))] for ks in by_customer.values()], dtype=int)
 
 
 def check_rows(rows: Sequence[LiveRow]) -> None:
@@ -343,18 +379,21 @@ def journey_until(history: Sequence[Event], at: float) -> list[Event]:
     return [e for e in history if e.occurred_at <= at]
 
 
-def shifted(event: Event, by: float) -> Event:
-    """The event moved `by` seconds, its absolute customer_since with it."""
+def shifted(event: Event, by: float, row: LiveRow) -> Event:
+    """The event moved `by` seconds, its absolute customer_since with it, under the row's
+    scored_as id (its event_id suffixed alike, so that it is a new event of a new customer)."""
     since = event.customer_since + by if event.customer_since is not None else None
-    return replace(event, occurred_at=event.occurred_at + by, customer_since=since)
+    alias = row.scored_as[len(row.customer_id):]
+    return replace(event, occurred_at=event.occurred_at + by, customer_since=since,
+                   customer_id=row.scored_as, event_id=event.event_id + alias)
 
 
 def score_request(row: LiveRow, contact: ContactContext | None) -> scoring_pb.ScoreRequest:
     """Score for the customer with the context of the contact recorded at its moment."""
     if contact is None:
-        return scoring_pb.ScoreRequest(customer_id=row.customer_id, include_features=True)
+        return scoring_pb.ScoreRequest(customer_id=row.scored_as, include_features=True)
     return scoring_pb.ScoreRequest(
-        customer_id=row.customer_id, channel=contact.channel,  # type: ignore[arg-type]
+        customer_id=row.scored_as, channel=contact.channel,  # type: ignore[arg-type]
         intent=contact.intent, queue_wait_seconds=contact.queue_wait_seconds,
         ivr_steps_so_far=contact.ivr_steps_so_far, include_features=True)
 
@@ -397,7 +436,7 @@ def score_chunk(channel: grpc.Channel, rows: Sequence[LiveRow],
     scoring = scoring_grpc.ScoringServiceStub(channel)
     now = time.time()
     pasts = [journey_until(histories[row.customer_id], row.at) for row in rows]
-    record(journey, [shifted(e, now - row.at) for row, past in zip(rows, pasts, strict=True)
+    record(journey, [shifted(e, now - row.at, row) for row, past in zip(rows, pasts, strict=True)
                      for e in past])
     served = []
     for row, past in zip(rows, pasts, strict=True):
@@ -449,21 +488,34 @@ def baseline_rows(labels: pd.DataFrame, end: float) -> pd.DataFrame:
 
 def plain_on_live(train_labels: pd.DataFrame, train_events: list[Event], rows: Sequence[LiveRow],
                   live_events: list[Event], end: float, seed: int) -> dict[str, Any]:
-    """training/baselines.py's plain baseline fitted on the training population, scored on the
+    """training/baselines.py's plain models fitted on the training population, scored on the
     live rows (churn on all of them, effort on those with a CES answer)."""
     train = baseline_rows(train_labels, end)
+    live_counts = raw_event_counts(live_events, [r.customer_id for r in rows],
+                                   np.array([r.at for r in rows]))
     counts = np.vstack([
         raw_event_counts(train_events, train["customer_id"].tolist(), train["at"].to_numpy()),
-        raw_event_counts(live_events, [r.customer_id for r in rows],
-                         np.array([r.at for r in rows])),
-    ])
+        live_counts])
     churned = np.concatenate([train["churned"].to_numpy(), [r.churned for r in rows]])
     ces = np.concatenate([train["ces"].to_numpy(), [r.ces for r in rows]])
-    is_live = np.arange(len(churned)) >= len(train)
+    is_train = np.arange(len(churned)) < len(train)
     groups = customer_groups([*train["customer_id"].tolist(), *(r.customer_id for r in rows)],
                              FOLDS)
-    return plain_baseline(counts, churned, ces, ~is_live & ~np.isnan(churned), is_live,
-                          ~is_live & ~np.isnan(ces), is_live & ~np.isnan(ces), groups, seed)
+    churn, effort = fit_plain(counts, churned, ces, is_train & ~np.isnan(churned),
+                              is_train & ~np.isnan(ces), groups, seed)
+    return plain_figures(rows, np.asarray(churn.predict(live_counts)),
+                         np.asarray(effort.predict(live_counts)))
+
+
+def plain_figures(rows: Sequence[LiveRow], churn_scores: np.ndarray,
+                  predicted_ces: np.ndarray) -> dict[str, Any]:
+    """The plain models' churn ROC-AUC and effort Spearman on `rows`, from their scores."""
+    ces = np.array([r.ces for r in rows])
+    answered = ~np.isnan(ces)
+    return {"churn_scores": churn_scores, "predicted_ces": predicted_ces,
+            "churn_roc_auc": auc(np.array([r.churned for r in rows]), churn_scores),
+            "effort_spearman": float(spearmanr(predicted_ces[answered],
+                                               ces[answered]).statistic)}
 
 
 def write_rows(path: Path, rows: Sequence[LiveRow], served: Sequence[Served],
@@ -472,7 +524,7 @@ def write_rows(path: Path, rows: Sequence[LiveRow], served: Sequence[Served],
     score of the training-style input, for checking any figure by hand."""
     rule = rule_flags(pd.DataFrame(offline, columns=list(MODEL_FEATURES)))
     pd.DataFrame({
-        "customer_id": [r.customer_id for r in rows],
+        "customer_id": [r.customer_id for r in rows], "scored_as": [r.scored_as for r in rows],
         "label_time": [datetime.fromtimestamp(r.at, UTC).isoformat() for r in rows],
         "churned": [int(r.churned) for r in rows], "ces": [r.ces for r in rows],
         TRUTH_COLUMN: [r.truth for r in rows], "horizon_closed": [r.horizon_closed for r in rows],
@@ -563,6 +615,16 @@ def measure(rows: list[LiveRow], served: list[Served], offline: np.ndarray,
     }
 
 
+def customer_view(rows: Sequence[LiveRow], served: Sequence[Served], offline: np.ndarray,
+                  plain: dict[str, Any], offline_risk: np.ndarray,
+                  picked: np.ndarray) -> dict[str, Any]:
+    """`measure` on the `picked` rows only (one contact per customer), the same answers."""
+    subset = [rows[k] for k in picked]
+    return measure(subset, [served[k] for k in picked], offline[picked],
+                   plain_figures(subset, plain["churn_scores"][picked],
+                                 plain["predicted_ces"][picked]), offline_risk[picked])
+
+
 def fmt(value: float | None, digits: int = 3) -> str:
     """A figure, or n/a."""
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
@@ -598,6 +660,10 @@ def churn_lines(figures: dict[str, Any]) -> list[str]:
         entry("distinct risks share", fmt(c["distinct_risk_share"]),
               f"{c['distinct_risks']:,} distinct risks over {figures['rows']:,} rows "
               f"({c['distinct_inputs']:,} distinct served inputs)"),
+        entry("distinct risks / distinct raw scores",
+              fmt(c.get("distinct_risks_per_raw_score", math.nan)),
+              f"{c.get('distinct_raw_scores', 0):,} distinct raw churn scores of the served "
+              "inputs (goal at least 0.95)"),
     ]
 
 
@@ -641,18 +707,41 @@ def diagnostic_lines(figures: dict[str, Any], trained: dict[str, Any]) -> list[s
     return lines
 
 
+def customer_view_lines(view: dict[str, Any]) -> list[str]:
+    """The one-contact-per-customer view of per-contact rows, in a few lines."""
+    c = view["churn"]
+    return [
+        f"one contact per customer ({view['rows']:,} rows, churn rate {view['churn_rate']:.3f}), "
+        "the same answers",
+        entry("churn ROC-AUC model / rule", fmt(c["model_roc_auc"]),
+              f"rule {fmt(c['rule_roc_auc'])}, plain {fmt(c['plain_baseline_roc_auc'])}, truth "
+              f"{fmt(c['truth_roc_auc'])}, headroom {fmt(c['headroom_share'], 2)}"),
+        entry("expected calibration error", fmt(c["calibration_error"]),
+              f"mean risk {c['mean_risk']:.3f}; the truth's own ECE "
+              f"{fmt(c['truth_calibration_error'])}"),
+        entry("effort Spearman model", fmt(view["effort"]["model_spearman"]),
+              f"plain {fmt(view['effort']['plain_baseline_spearman'])}"),
+    ]
+
+
 def table(args: argparse.Namespace, figures: dict[str, Any], trained: dict[str, Any]) -> str:
     """The printed report."""
     horizon = "" if args.include_open_horizon else ", its 90-day horizon closed"
+    scored = (f"{figures['rows']:,} labelled contacts of live customers, each scored now as the "
+              f"routing system would at that contact, with a known churn outcome{horizon}"
+              if args.rows == "contacts" else
+              f"{figures['rows']:,} live customers, each scored now at one contact with a known "
+              f"churn outcome{horizon}")
+    view = figures.get("one_contact_per_customer")
     return "\n".join([
         f"SYNTHETIC data: live quality through `effort serve` (seed {args.seed}, "
         f"{args.train_customers:,} training / {args.live_customers:,} live customers, "
         f"{args.days} days to {args.end_time.isoformat()})",
-        f"{figures['rows']:,} live customers, each scored now at one contact with a known churn "
-        f"outcome{horizon}; {figures['churners']:,} churned ({figures['churn_rate']:.1%})",
+        f"{scored}; {figures['churners']:,} churned ({figures['churn_rate']:.1%})",
         "",
         *churn_lines(figures),
         *effort_lines(figures),
+        *(customer_view_lines(view) if view else []),
         *diagnostic_lines(figures, trained),
         "seconds per step: " + ", ".join(f"{name} {s:.0f}"
                                          for name, s in figures["seconds"].items()),
@@ -690,13 +779,15 @@ class Populations:
 
 
 def simulate_and_split(args: argparse.Namespace, layout: Layout, steps: Steps) -> Populations:
-    """`effort simulate` for both populations, then one events and labels file per population."""
-    with steps.step("simulate"):
-        run_effort("simulate", ["simulate", "--customers",
-                                str(args.train_customers + args.live_customers),
-                                "--days", str(args.days), "--seed", str(args.seed),
-                                "--end", args.end_time.isoformat(), "--out", str(layout.sim)],
-                   dict(os.environ))
+    """`effort simulate` for both populations (unless --rescore reuses it), then one events and
+    labels file per population."""
+    if not args.rescore:
+        with steps.step("simulate"):
+            run_effort("simulate", ["simulate", "--customers",
+                                    str(args.train_customers + args.live_customers),
+                                    "--days", str(args.days), "--seed", str(args.seed),
+                                    "--end", args.end_time.isoformat(), "--out", str(layout.sim)],
+                       dict(os.environ))
     with steps.step("split"):
         train_ids = set(customer_ids(1, args.train_customers))
         train_events, live_events = split_events(
@@ -739,14 +830,19 @@ def serve_and_score(layout: Layout, rows: list[LiveRow], histories: dict[str, li
 def run(args: argparse.Namespace, steps: Steps) -> dict[str, Any]:
     """All steps; returns the figures written to live_quality.json."""
     layout = Layout(args.out)
-    prepare_out(layout.out)
+    if args.rescore:
+        reuse_out(layout)
+    else:
+        prepare_out(layout.out)
     end = args.end_time.timestamp()
     data = simulate_and_split(args, layout, steps)
-    train_isolated(args, layout, steps)
+    if not args.rescore:
+        train_isolated(args, layout, steps)
     with steps.step("pick"):
         rows = pick_live_rows(data.live_labels,
                               customer_ids(args.train_customers + 1, args.live_customers),
-                              args.seed, end, args.include_open_horizon)
+                              args.seed, end, args.include_open_horizon,
+                              every_contact=args.rows == "contacts")
         histories = by_customer(data.live_events)
     check_rows(rows)
     served = serve_and_score(layout, rows, histories, steps)
@@ -754,16 +850,24 @@ def run(args: argparse.Namespace, steps: Steps) -> dict[str, Any]:
         bundle = load_bundle(current_folder(layout.models))
         offline = offline_inputs(rows, histories, bundle)
         offline_risk = bundle.predict(offline)[1]
+        served_raw = bundle.churn_explainer.predict_raw(np.array([s.features for s in served]))
     with steps.step("plain baseline"):
         plain = plain_on_live(data.train_labels, data.train_events, rows, data.live_events, end,
                               args.train_seed)
     with steps.step("metrics"):
         figures = measure(rows, served, offline, plain, offline_risk)
+        figures["churn"]["distinct_raw_scores"] = len(np.unique(served_raw))
+        figures["churn"]["distinct_risks_per_raw_score"] = (figures["churn"]["distinct_risks"]
+                                                            / len(np.unique(served_raw)))
+        if args.rows == "contacts":
+            figures["one_contact_per_customer"] = customer_view(
+                rows, served, offline, plain, offline_risk, one_per_customer(rows, args.seed))
         write_rows(layout.rows, rows, served, offline, offline_risk)
     return {**figures, "seconds": steps.seconds, "trained": trained_metrics(layout.models),
             "run": {"data": "SYNTHETIC", "seed": args.seed, "end": args.end_time.isoformat(),
                     "days": args.days, "train_customers": args.train_customers,
                     "live_customers": args.live_customers, "train_seed": args.train_seed,
+                    "rows": args.rows,
                     "include_open_horizon": args.include_open_horizon,
                     "truth_column": data.has_truth}}
 

@@ -52,12 +52,12 @@ def raw_event_counts(events: Iterable[Event], customer_ids: Sequence[str],
     return out
 
 
-def plain_baseline(counts: np.ndarray, churned: np.ndarray, ces: np.ndarray,
-                   churn_train: np.ndarray, churn_test: np.ndarray, effort_train: np.ndarray,
-                   effort_test: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, Any]:
-    """Churn ROC-AUC and effort Spearman of LightGBM with its default settings on the counts,
-    its rounds chosen by the models' cross-validation (`groups`: the rows' customer_groups),
-    fitted on the models' training rows and scored on their test rows."""
+def fit_plain(counts: np.ndarray, churned: np.ndarray, ces: np.ndarray,
+              churn_train: np.ndarray, effort_train: np.ndarray, groups: np.ndarray,
+              seed: int) -> tuple[lgb.Booster, lgb.Booster]:
+    """The plain churn and effort models: LightGBM with its default settings on the counts, its
+    rounds chosen by the models' cross-validation (`groups`: the rows' customer_groups), fitted
+    on the models' training rows."""
     names = [f"count_{i}" for i in range(counts.shape[1])]
 
     def fit(objective: str, rows: np.ndarray, y: np.ndarray) -> lgb.Booster:
@@ -67,8 +67,14 @@ def plain_baseline(counts: np.ndarray, churned: np.ndarray, ces: np.ndarray,
         return lgb.train(params, lgb.Dataset(counts[rows], y[rows], feature_name=names),
                          num_boost_round=rounds)
 
-    churn = fit("binary", churn_train, churned)
-    effort = fit("regression", effort_train, ces)
+    return fit("binary", churn_train, churned), fit("regression", effort_train, ces)
+
+
+def plain_baseline(counts: np.ndarray, churned: np.ndarray, ces: np.ndarray,
+                   churn_train: np.ndarray, churn_test: np.ndarray, effort_train: np.ndarray,
+                   effort_test: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, Any]:
+    """Churn ROC-AUC and effort Spearman of the plain models (fit_plain) on their test rows."""
+    churn, effort = fit_plain(counts, churned, ces, churn_train, effort_train, groups, seed)
     return {
         "inputs": int(counts.shape[1]),
         "churn_roc_auc": float(roc_auc_score(churned[churn_test],
