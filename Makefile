@@ -102,3 +102,4 @@ bench: demo redis-server h2load  ## measure serving, ingestion and training on t
 	$(PY) bench/security_bench.py
 	$(PY) bench/history_bench.py
 	$(PY) bench/train_bench.py
+	$(PY) bench/drift_bench.py

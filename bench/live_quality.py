@@ -76,6 +76,18 @@ class Layout:
         return self.out / "live"
 
     @property
+    def predictions(self) -> Path:
+        return self.out / "predictions"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.out / "evaluation"
+
+    @property
+    def live_labels(self) -> Path:
+        return self.out / "live_labels.csv"
+
+    @property
     def train_repo(self) -> Path:
         return self.out / "feast_repo"
 
@@ -122,6 +134,7 @@ class Served:
     features: np.ndarray  # the served model input in MODEL_FEATURES order
     attempts: int
     seconds_after_recording: float
+    answered_at: float  # epoch seconds when the answer arrived
 
 
 class Steps:
@@ -213,7 +226,8 @@ def reuse_out(layout: Layout) -> None:
                if not p.exists()]
     if missing:
         raise StepFailed(f"--rescore: {missing[0]} is missing: run once without --rescore")
-    shutil.rmtree(layout.live_repo, ignore_errors=True)
+    for folder in (layout.live_repo, layout.predictions, layout.evaluation):
+        shutil.rmtree(folder, ignore_errors=True)
     layout.server_log.unlink(missing_ok=True)
 
 
@@ -332,7 +346,8 @@ def by_customer(events: Sequence[Event]) -> dict[str, list[Event]]:
 def start_server(layout: Layout, port: int) -> subprocess.Popen[bytes]:
     """`effort serve` on the live repo and the trained models, its output in serve.log."""
     env = {**effort_env(layout.live_repo, layout.models), "EFFORT_GRPC_HOST": "127.0.0.1",
-           "EFFORT_GRPC_PORT": str(port), "EFFORT_METRICS_PORT": str(free_port())}
+           "EFFORT_GRPC_PORT": str(port), "EFFORT_METRICS_PORT": str(free_port()),
+           "EFFORT_PREDICTION_LOG_DIR": str(layout.predictions.resolve())}
     with layout.server_log.open("wb") as log:
         return subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
@@ -441,8 +456,10 @@ def score_chunk(channel: grpc.Channel, rows: Sequence[LiveRow],
     served = []
     for row, past in zip(rows, pasts, strict=True):
         answer, attempts = score_known(scoring, score_request(row, recorded_contact(past, row.at)))
+        answered_at = time.time()
         served.append(Served(answer.churn_risk, answer.effort_score,
-                             served_vector(answer.features), attempts, time.time() - now))
+                             served_vector(answer.features), attempts, answered_at - now,
+                             answered_at))
     return served
 
 
@@ -690,6 +707,9 @@ def diagnostic_lines(figures: dict[str, Any], trained: dict[str, Any]) -> list[s
               "in process, inputs from the unshifted events at label_time"),
         entry("served inputs differing from those", f"{len(d['served_inputs_differing'])}",
               differing),
+        entry("`effort evaluate` on the log", fmt(figures["effort_evaluate"]["roc_auc"]),
+              f"ROC-AUC from the server's prediction log joined to these labels (difference "
+              f"{figures['effort_evaluate']['difference']:+.4f}; {joined_text(figures)})"),
         entry("unacknowledged-complaint rule alone", fmt(d["unacknowledged_complaint_rule_roc_auc"]),
               "ROC-AUC (the serving routing rule)"),
         entry("rows without a contact at label_time", f"{d['rows_without_recorded_contact']:,}",
@@ -705,6 +725,12 @@ def diagnostic_lines(figures: dict[str, Any], trained: dict[str, Any]) -> list[s
                            f"{fmt(d['horizon_closed_model_roc_auc'])}, ECE "
                            f"{fmt(d['horizon_closed_calibration_error'])}"))
     return lines
+
+
+def joined_text(figures: dict[str, Any]) -> str:
+    """How the evaluation's join went, from its counts."""
+    return ", ".join(f"{k} {v:,}" for k, v in figures["effort_evaluate"]["counts"].items()
+                     if isinstance(v, int))
 
 
 def customer_view_lines(view: dict[str, Any]) -> list[str]:
@@ -746,6 +772,24 @@ def table(args: argparse.Namespace, figures: dict[str, Any], trained: dict[str, 
         "seconds per step: " + ", ".join(f"{name} {s:.0f}"
                                          for name, s in figures["seconds"].items()),
     ])
+
+
+def evaluate_from_log(layout: Layout, rows: Sequence[LiveRow], served: Sequence[Served],
+                      version: str) -> dict[str, Any]:
+    """`effort evaluate` on the server's prediction log with the rows' labels dated when their
+    answers arrived: its churn ROC-AUC must be the one measured here from the answers."""
+    pd.DataFrame({
+        "customer_id": [r.scored_as for r in rows],
+        "label_time": [datetime.fromtimestamp(s.answered_at, UTC).isoformat() for s in served],
+        "ces": ["" if math.isnan(r.ces) else str(int(r.ces)) for r in rows],
+        "churned": ["true" if r.churned else "false" for r in rows],
+    }).to_csv(layout.live_labels, index=False)
+    run_effort("evaluate", ["evaluate", "--labels", str(layout.live_labels), "--log-dir",
+                            str(layout.predictions), "--out", str(layout.evaluation),
+                            "--synthetic"], dict(os.environ))
+    report = json.loads((layout.evaluation / "evaluation.json").read_text())
+    entry_ = next(v for v in report["versions"] if v["model_version"] == version)
+    return {"roc_auc": entry_["churn"]["roc_auc"], "counts": report["counts"]}
 
 
 def json_safe(value: Any) -> Any:
@@ -854,8 +898,12 @@ def run(args: argparse.Namespace, steps: Steps) -> dict[str, Any]:
     with steps.step("plain baseline"):
         plain = plain_on_live(data.train_labels, data.train_events, rows, data.live_events, end,
                               args.train_seed)
+    with steps.step("effort evaluate"):
+        evaluated = evaluate_from_log(layout, rows, served, bundle.version)
     with steps.step("metrics"):
         figures = measure(rows, served, offline, plain, offline_risk)
+        figures["effort_evaluate"] = {
+            **evaluated, "difference": evaluated["roc_auc"] - figures["churn"]["model_roc_auc"]}
         figures["churn"]["distinct_raw_scores"] = len(np.unique(served_raw))
         figures["churn"]["distinct_risks_per_raw_score"] = (figures["churn"]["distinct_risks"]
                                                             / len(np.unique(served_raw)))

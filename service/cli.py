@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -87,6 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786; "
                    "without it --engine dask starts a local cluster of 2 workers")
 
+    p = sub.add_parser("evaluate", help="judge the live models: labels joined to the prediction log",
+                       description="Join outcome labels (the training labels schema) to the "
+                       "prediction log (EFFORT_PREDICTION_LOG_DIR) and report, per model version, "
+                       "churn ROC-AUC and capture beside today's rule, calibration, effort MAE and "
+                       "Spearman, and the performance the calibrated scores promise before labels "
+                       "exist. Writes report.html and evaluation.json.")
+    p.add_argument("--labels", type=Path,
+                   help="labels file, CSV or Parquet (customer_id, label_time, ces, churned; "
+                   "optionally contact_id); without it only the expected figures")
+    p.add_argument("--log-dir", type=Path, help="prediction log folder (default "
+                   "EFFORT_PREDICTION_LOG_DIR, var/predictions)")
+    p.add_argument("--out", type=Path, help="report folder (default var/evaluation/<UTC time>)")
+    p.add_argument("--synthetic", action="store_true", help="mark the data as synthetic")
+    p.add_argument("--since", type=_day, help="first day, YYYY-MM-DD (UTC): labels and answers")
+    p.add_argument("--until", type=_day, help="last day, YYYY-MM-DD (UTC), included")
+    p.add_argument("--match-seconds", type=_non_negative_float, default=1.0,
+                   help="a prediction logged this close to label_time is the label's (default 1)")
+    p.add_argument("--max-age-hours", type=_non_negative_float, default=24.0,
+                   help="else the customer's latest prediction at most this long before "
+                   "label_time (default 24)")
+
     p = sub.add_parser("models", help="list, promote or roll back model versions",
                        description="The model registry in EFFORT_MODELS_DIR. Running servers "
                        "pick up a promoted version without dropping calls.")
@@ -153,6 +175,20 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
+    return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a day YYYY-MM-DD, got {text!r}") from None
 
 
 def _share(text: str) -> float:

@@ -1,13 +1,18 @@
 """Effort's domain metrics (effort_*); the standard grpc_server_* ones come from py-async-grpc-prometheus.
 
-Every labelled metric has its label values created at 0 when this module is imported, so that
-rate() and absent() work from the first scrape (monitoring/prometheus/ relies on it).
+Every labelled metric has its label values created at 0 when this module is imported (the drift
+indexes at NaN, not measured yet), so that rate() and absent() work from the first scrape
+(monitoring/prometheus/ relies on it).
 """
 
+import math
 import platform
 from importlib import metadata
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from features.catalog import MODEL_FEATURES
+from training.reference_distributions import SCORES
 
 SCORE_BUCKETS = tuple(float(b) for b in range(0, 101, 10))
 # Seconds; from 0.1 ms, as a Score takes about 1-3 ms in all and its stages a fraction of that.
@@ -73,6 +78,24 @@ SCORE_STAGE_SECONDS = Histogram("effort_score_stage_seconds", "Time per stage of
                                 "and exact contributions), reasons, routing (rules, value at "
                                 "risk, next best action).", ["stage"], buckets=STAGE_BUCKETS)
 STAGES = ("feature_read", "model_input", "models", "reasons", "routing")
+# Drift (service/drift.py), one series per process in multiprocess mode (each worker measures its
+# own rows); NaN while a process has too few rows of its model, or no reference to compare with.
+FEATURE_DRIFT_PSI = Gauge("effort_feature_drift_psi", "Population stability index of each model "
+                          "input: the last effort_drift_window_rows scored rows against the "
+                          "model's training reference (NaN until enough rows).", ["feature"],
+                          multiprocess_mode="liveall")
+SCORE_DRIFT_PSI = Gauge("effort_score_drift_psi", "Population stability index of each score "
+                        "returned by the model (degraded answers excluded) against its training "
+                        "reference (NaN until enough rows).", ["score"], multiprocess_mode="liveall")
+DRIFT_WINDOW_ROWS = Gauge("effort_drift_window_rows", "Scored rows of the loaded model in the "
+                          "drift window (at most its size).", multiprocess_mode="liveall")
+PREDICTION_LOG_ROWS = Counter("effort_prediction_log_rows_total", "Rows written to the "
+                              "prediction log's Parquet files (service/prediction_log.py).")
+PREDICTION_LOG_DROPPED_TOTAL = Counter("effort_prediction_log_dropped_total", "Prediction log "
+                                       "rows not written, by reason: queue_full (the writer's "
+                                       "queue was full; the call did not wait), write_error.",
+                                       ["reason"])
+PREDICTION_LOG_DROP_REASONS = ("queue_full", "write_error")
 BUILD_INFO = Gauge("effort_build_info", "Effort's version and its main libraries' (value 1).",
                    ["version", "python", "grpcio", "lightgbm", "feast"], multiprocess_mode="max")
 
@@ -96,3 +119,9 @@ for _outcome in ("accepted", "duplicate", "rejected"):
 for _kind in STORE_ERROR_KINDS:
     STORE_ERRORS_TOTAL.labels(kind=_kind)
 STAGE_TIMERS = {stage: SCORE_STAGE_SECONDS.labels(stage=stage) for stage in STAGES}
+for _feature in MODEL_FEATURES:
+    FEATURE_DRIFT_PSI.labels(feature=_feature).set(math.nan)
+for _score in SCORES:
+    SCORE_DRIFT_PSI.labels(score=_score).set(math.nan)
+PREDICTION_LOG_DROPPED = {reason: PREDICTION_LOG_DROPPED_TOTAL.labels(reason=reason)
+                          for reason in PREDICTION_LOG_DROP_REASONS}

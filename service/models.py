@@ -12,6 +12,7 @@ import numpy as np
 
 from features.catalog import FEATURE_SERVICE_NAME
 from features.domain import ces_to_effort_score
+from service.drift import DriftReference, load_reference
 from service.manifest import ManifestError, verified_manifest
 from service.model_file import ModelFileError, read_model_file
 from service.tree_shap import TreeExplainer, UnsupportedModel
@@ -67,6 +68,9 @@ class ModelBundle:
     manifest: dict[str, Any]
     effort_explainer: TreeExplainer
     churn_explainer: TreeExplainer
+    # Training's distributions of the inputs and scores (service/drift.py); None for folders
+    # written before them.
+    drift_reference: DriftReference | None = None
 
     def predict(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(effort_score 0-100, calibrated churn_risk 0-1) for rows in feature_names order."""
@@ -127,6 +131,7 @@ def load_bundle(folder: Path, expected_features: tuple[str, ...] | None = None) 
         calibrator=Calibrator(tuple(manifest.churn_calibration.x),
                               tuple(manifest.churn_calibration.y)),
         manifest=raw, effort_explainer=effort_explainer, churn_explainer=churn_explainer,
+        drift_reference=load_reference(folder, manifest.checksums, manifest.version, features),
     )
 
 

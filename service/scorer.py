@@ -30,6 +30,7 @@ from features.limits import (
 from features.model_input import ContactContext, input_vector
 from service import metrics
 from service.actions import ActionPlanner, Suggestion
+from service.drift import DriftMonitor
 from service.errors import InvalidArgument
 from service.feature_reader import DEADLINE_MARGIN, FeatureRow, FeatureStoreUnavailable
 from service.models import ModelBundle, ModelBundleError
@@ -88,6 +89,9 @@ class ScoreResult:
     features: dict[str, float] = field(default_factory=dict)
     value_at_risk: float = 0.0
     next_best_action: Suggestion | None = None
+    # The model input row the models saw (a row of the call's own matrix, not a copy), for the
+    # prediction log; None on answers from priors. Not part of the response.
+    model_input: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 class FeatureReader(Protocol):
@@ -127,8 +131,10 @@ class Scorer:
 
     def __init__(self, reader: FeatureReader, bundle: ModelBundle, max_reasons: int = 5,
                  policy: RoutingPolicy | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 drift: DriftMonitor | None = None) -> None:
         self._reader = reader
+        self._drift = drift  # sees the model input and scores of every modelled answer
         self._clock = clock  # the moment of scoring; tests set it to compare with training rows
         self._max_reasons = max_reasons
         self._policy = policy or RoutingPolicy()
@@ -161,6 +167,8 @@ class Scorer:
             metrics.MODEL_INFO.labels(version=self._serving.bundle.version).set(0)
             self._serving = serving
             _announce(serving)
+        if self._drift is not None:
+            self._drift.swap(bundle.drift_reference)
 
     def store_data_lost(self, reason: str) -> None:
         """From now on every answer is a prior flagged degraded with `reason`; "" ends it."""
@@ -269,6 +277,7 @@ class Scorer:
                    else [None] * len(inputs))
         stages = _StageTimes(routing=time.perf_counter() - modelled)
         results = []
+        modelled_rows = []
         for j, (item, row) in enumerate(zip(inputs, rows, strict=True)):
             why = unusable.get(j, "")
             if not why:
@@ -277,11 +286,19 @@ class Scorer:
                         item, serving, row, matrix[j], float(explained.effort_score[j]),
                         float(explained.churn_risk[j]), explained.effort_contrib[j],
                         explained.churn_contrib[j], actions[j], now, stages))
+                    modelled_rows.append(j)
                     continue
                 except Exception as error:  # one customer's data must not fail a call
                     why = type(error).__name__
             metrics.DEGRADED_TOTAL.labels(reason="unusable_row").inc()
             results.append(_prior(item, bundle, f"customer's stored data unusable: {why}"))
+        if self._drift is not None and len(modelled_rows) == 1:  # a Score: no index arrays
+            j = modelled_rows[0]
+            self._drift.observe(matrix[j], float(explained.effort_score[j]),
+                                float(explained.churn_risk[j]))
+        elif self._drift is not None and modelled_rows:
+            self._drift.observe_many(matrix[modelled_rows], explained.effort_score[modelled_rows],
+                                     explained.churn_risk[modelled_rows])
         metrics.STAGE_TIMERS["model_input"].observe(built - began)
         metrics.STAGE_TIMERS["models"].observe(modelled - built)
         metrics.STAGE_TIMERS["reasons"].observe(stages.reasons)
@@ -307,7 +324,7 @@ class Scorer:
             churn_horizon_days=bundle.churn_horizon_days, customer_known=row is not None,
             reasons=reasons,
             feature_age_seconds=max(0.0, now - row.computed_at) if row is not None else None,
-            value_at_risk=decision.value_at_risk, next_best_action=action)
+            value_at_risk=decision.value_at_risk, next_best_action=action, model_input=vector)
         if item.include_features:
             result.features = {name: float(value) for name, value in zip(
                 MODEL_FEATURES, vector, strict=True) if not math.isnan(value)}

@@ -41,10 +41,13 @@ from service.admin import AdminServicer
 from service.admission import AdmissionControl, AdmissionInterceptor
 from service.authentication import Authenticator
 from service.authorization import AuthorizationInterceptor
+from service.drift import DriftMonitor, start_refresher
 from service.error_mapping import ErrorMappingInterceptor
 from service.event_loop import run_on_loop
 from service.exposure import ensure_safe_exposure
 from service.feature_reader import FeastFeatureReader
+from service.polling import Poller
+from service.prediction_log import PredictionLog
 from service.reloader import ModelReloader, load_at_start
 from service.routing import RoutingPolicy
 from service.scorer import Scorer
@@ -79,6 +82,8 @@ class RunningServer:
     admission: AdmissionControl
     store_watch: StoreWatch
     drain_seconds: float = 0.0
+    prediction_log: PredictionLog | None = None
+    drift_refresher: Poller | None = None
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
         """Health NOT_SERVING first (Check and Watch) while calls are still served for
@@ -90,6 +95,8 @@ class RunningServer:
             time.sleep(self.drain_seconds)
         self.reloader.stop()
         self.store_watch.stop()
+        if self.drift_refresher is not None:
+            self.drift_refresher.stop()
         # Calls still arriving are answered UNAVAILABLE for a moment before gRPC stops: gRPC
         # cancels the calls it holds that the server has not taken yet, and an idle loop takes
         # each arriving call at once.
@@ -97,6 +104,8 @@ class RunningServer:
         time.sleep(CLOSING_SECONDS)
         run_on_loop(_call_soon(self.streams.end_streams))
         run_on_loop(self.server.stop(grace))
+        if self.prediction_log is not None:
+            self.prediction_log.close()  # after the calls, so that it holds all their answers
         self.state.close()
         log.info("stopped")
 
@@ -151,7 +160,8 @@ def create_server(settings: Settings) -> RunningServer:
                                     settings.max_reasons)
     stores = open_stores(settings)
     reader = FeastFeatureReader(stores.feature_store, stores.lock, settings.feature_timeout_seconds)
-    scorer = Scorer(reader, bundle, settings.max_reasons, policy)
+    drift = DriftMonitor(bundle.drift_reference)
+    scorer = Scorer(reader, bundle, settings.max_reasons, policy, drift=drift)
     try:
         stores.recorder.flush()  # finish pushes a crash may have left pending
     except Exception as error:  # the store may be down; serve degraded rather than not at all
@@ -164,7 +174,10 @@ def create_server(settings: Settings) -> RunningServer:
     interceptors = [grpc_metrics_interceptor(), streams,
                     *([AuthorizationInterceptor(authenticator)] if authenticator.enabled else []),
                     AdmissionInterceptor(admission), ErrorMappingInterceptor()]
-    servicers = _Servicers(ScoringServicer(scorer, settings.max_batch),
+    # Each process its own writer: worker processes' file names carry their pid.
+    prediction_log = (None if settings.prediction_log_dir is None else
+                      PredictionLog(settings.prediction_log_dir, settings.prediction_log_share))
+    servicers = _Servicers(ScoringServicer(scorer, settings.max_batch, prediction_log),
                            JourneyServicer(stores.recorder, settings.store_timeout_seconds),
                            AdminServicer(scorer, reloader))
     server, port, health_servicer = run_on_loop(
@@ -177,7 +190,8 @@ def create_server(settings: Settings) -> RunningServer:
              "TLS" if credentials else "plaintext",
              "tokens required" if authenticator.enabled else "no authentication")
     return RunningServer(server, port, health_servicer, scorer, stores.state, reloader,
-                         streams, admission, store_watch, settings.drain_seconds)
+                         streams, admission, store_watch, settings.drain_seconds, prediction_log,
+                         start_refresher(drift))
 
 
 def ensure_port_free(host: str, port: int) -> None:

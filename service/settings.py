@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("var/models"), description="folder of versioned model folders")
     max_batch: int = Field(10_000, ge=1, description="most customers per ScoreBatch call")
     max_reasons: int = Field(5, ge=1, le=20, description="most reasons per score")
+    prediction_log_dir: Path | None = Field(Path("var/predictions"), description=(
+        "folder of the prediction log: each answer as a row of day-partitioned Parquet files, "
+        "written off the call path; empty turns the log off"))
+    prediction_log_share: float = Field(1.0, ge=0, le=1, description=(
+        "share of Score and ScoreBatch calls written to the prediction log (0-1), chosen by a "
+        "hash of the request id, so that a batch's rows are in or out together"))
     feature_timeout_seconds: float = Field(1.0, gt=0, description="longest wait for the online "
                                            "store per call (plus 1 ms per customer), within the "
                                            "caller's deadline; later answers are degraded")
@@ -92,6 +98,12 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         return value.upper() if info.field_name == "log_level" else value.lower()
+
+    @field_validator("prediction_log_dir", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        """EFFORT_PREDICTION_LOG_DIR= (empty) turns the log off rather than meaning `.`."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="before")
     @classmethod

@@ -30,6 +30,8 @@ from training.train import train_models
 # Servers stop at once in tests (inherited by the servers tests start as processes); the tests
 # of the drain set their own.
 os.environ.setdefault("EFFORT_DRAIN_SECONDS", "0")
+# No prediction log in the checkout's var/ from servers tests start; its tests set a folder.
+os.environ.setdefault("EFFORT_PREDICTION_LOG_DIR", "")
 
 
 def _answers_ping(client: redis.Redis) -> bool:

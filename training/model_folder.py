@@ -1,7 +1,9 @@
 """The model folder format, owned by its writer: files, manifest, checksums and calibration.
 
 A model folder holds the two LightGBM text models, manifest.json (version, feature list,
-thresholds, calibration breakpoints, priors, checksums, metrics), metrics.json and report.html.
+thresholds, calibration breakpoints, priors, checksums, metrics), metrics.json, report.html and
+reference_distributions.json (training/reference_distributions.py; folders written before it lack
+it, and serving then measures no drift).
 It is written into a hidden staging folder and renamed into place, so a reader never sees half of
 one. Serving reads it through `verified_manifest` (service/models.py) and never imports LightGBM.
 """
@@ -19,6 +21,7 @@ import numpy as np
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
 REPORT = "report.html"
+REFERENCE = "reference_distributions.json"
 EFFORT_MODEL, CHURN_MODEL = "effort.lgb.txt", "churn.lgb.txt"
 
 
@@ -65,17 +68,23 @@ ReportWriter = Callable[[Path, dict[str, Any], dict[str, Any]], None]
 
 def write_folder(models_dir: Path, created: datetime, effort_model: SavableModel,
                  churn_model: SavableModel, manifest: dict[str, Any], metrics: dict[str, Any],
-                 headline: dict[str, Any], write_report: ReportWriter) -> tuple[str, Path]:
+                 headline: dict[str, Any], write_report: ReportWriter,
+                 reference: dict[str, Any] | None = None) -> tuple[str, Path]:
     """Writes a complete model folder and returns (version, folder).
 
     The version is the creation time plus the churn model's checksum prefix; the manifest gains
-    version, headline metrics and checksums.
+    version, headline metrics and checksums (of the models and of the `reference` distributions
+    when given, so that serving verifies them too).
     """
     staging = models_dir / f".staging-{created.strftime('%Y%m%d%H%M%S%f')}"
     staging.mkdir(parents=True)
     effort_model.save_model(str(staging / EFFORT_MODEL))
     churn_model.save_model(str(staging / CHURN_MODEL))
-    checksums = {name: sha256_of(staging / name) for name in (EFFORT_MODEL, CHURN_MODEL)}
+    files = [EFFORT_MODEL, CHURN_MODEL]
+    if reference is not None:
+        (staging / REFERENCE).write_text(json.dumps(reference) + "\n")
+        files.append(REFERENCE)
+    checksums = {name: sha256_of(staging / name) for name in files}
     version = f"{created.strftime('%Y%m%d-%H%M%S')}-{checksums[CHURN_MODEL][:8]}"
     manifest = {"version": version, **manifest, "metrics": headline, "checksums": checksums}
     (staging / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")

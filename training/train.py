@@ -53,6 +53,7 @@ from training.evaluate import (
 )
 from training.model_folder import write_folder
 from training.promotion_gate import incumbent_metrics, refusals
+from training.reference_distributions import reference_distributions
 from training.report import write_report
 from training.shap_summary import shap_summary
 from training.tuning import (
@@ -282,8 +283,11 @@ def train_models(frame: pd.DataFrame, models_dir: Path, seed: int = 7, synthetic
         | {"python": platform.python_version()},
     }
     headline = _headline(metrics)
+    # Held-out customers' rows, as for the thresholds: their scores are out of sample, as live
+    # customers' are, where the fitted rows' scores would be sharper than serving ever sees.
+    reference = reference_distributions(x[held_out], effort_period, churn_period, MODEL_FEATURES)
     version, folder = write_folder(models_dir, created, effort_model, churn_model, manifest,
-                                   metrics, headline, write_report)
+                                   metrics, headline, write_report, reference)
     return TrainResult(version=version, folder=folder, metrics=headline)
 
 

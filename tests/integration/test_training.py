@@ -41,7 +41,8 @@ def test_model_folder_is_complete_and_loads(demo_world: DemoWorld) -> None:
     assert set(scores) == {f"{days:g}" for days in EFFORT_HALF_LIFE_CHOICES_DAYS}
     assert scores[f"{manifest['effort_half_life_days']:g}"] == max(scores.values())
     assert manifest["synthetic_data"] is True
-    assert set(manifest["checksums"]) == {"effort.lgb.txt", "churn.lgb.txt"}
+    assert set(manifest["checksums"]) == {"effort.lgb.txt", "churn.lgb.txt",
+                                          "reference_distributions.json"}
     assert {"lightgbm", "feast", "python"} <= set(manifest["libraries"])
     assert manifest["training_window"]["start"] < manifest["training_window"]["end"]
     bundle = load_bundle(folder, MODEL_FEATURES)
