@@ -109,11 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="else the customer's latest prediction at most this long before "
                    "label_time (default 24)")
 
-    p = sub.add_parser("models", help="list, promote or roll back model versions",
+    p = sub.add_parser("models", help="list, promote, roll back or shadow model versions",
                        description="The model registry in EFFORT_MODELS_DIR. Running servers "
-                       "pick up a promoted version without dropping calls.")
-    p.add_argument("action", choices=["list", "promote", "rollback"])
-    p.add_argument("version", nargs="?", help="version to promote")
+                       "pick up a promoted version without dropping calls; a shadowed version "
+                       "is scored beside the champion, off the call path.")
+    p.add_argument("action", choices=["list", "promote", "rollback", "shadow"])
+    p.add_argument("version", nargs="?", help="version to promote or shadow")
+    p.add_argument("--off", action="store_true", help="with shadow: stop shadowing")
 
     p = sub.add_parser("serve", help="run the gRPC server and the metrics endpoint")
     p.add_argument("--port", type=int, help="gRPC port (default EFFORT_GRPC_PORT or 50051)")

@@ -96,6 +96,29 @@ PREDICTION_LOG_DROPPED_TOTAL = Counter("effort_prediction_log_dropped_total", "P
                                        "queue was full; the call did not wait), write_error.",
                                        ["reason"])
 PREDICTION_LOG_DROP_REASONS = ("queue_full", "write_error")
+# The shadow challenger (service/shadow.py): paired with the champion's answers off the call path.
+SHADOW_INFO = Gauge("effort_shadow_info", "Loaded shadow challenger version (value 1; 0 once "
+                    "dropped).", ["version"], multiprocess_mode="max")
+SHADOW_TIER_AGREEMENT = Counter("effort_shadow_tier_agreement_total", "Answers the shadow "
+                                "challenger also scored, by whether its tier equals the "
+                                "champion's.", ["agreement"])
+SHADOW_CHURN_RISK_DIFFERENCE = Histogram("effort_shadow_churn_risk_difference", "|challenger - "
+                                         "champion| churn risk on the same answers.",
+                                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1,
+                                                  0.2, 0.5, 1.0))
+SHADOW_EFFORT_SCORE_DIFFERENCE = Histogram("effort_shadow_effort_score_difference",
+                                           "|challenger - champion| effort score on the same "
+                                           "answers.", buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20,
+                                                                50, 100))
+SHADOW_SECONDS = Histogram("effort_shadow_seconds", "Time the shadow challenger took per call "
+                           "(its models and routing on the champion's model inputs), off the "
+                           "call path.", buckets=STAGE_BUCKETS)
+SHADOW_DROPPED = Counter("effort_shadow_dropped_total", "Calls not scored by the shadow "
+                         "challenger because its queue was full (their answers are logged "
+                         "without challenger scores).")
+SHADOW_REFUSALS = Counter("effort_shadow_refusals_total", "Shadow challengers (or SHADOW "
+                          "pointers) refused at load, by reason (as "
+                          "effort_model_reload_refusals_total).", ["reason"])
 BUILD_INFO = Gauge("effort_build_info", "Effort's version and its main libraries' (value 1).",
                    ["version", "python", "grpcio", "lightgbm", "feast"], multiprocess_mode="max")
 
@@ -110,6 +133,8 @@ def _version(distribution: str) -> str:
 BUILD_INFO.labels(version=_version("effort"), python=platform.python_version(),
                   grpcio=_version("grpcio"), lightgbm=_version("lightgbm"),
                   feast=_version("feast")).set(1)
+for _agreement in ("same", "different"):
+    SHADOW_TIER_AGREEMENT.labels(agreement=_agreement)
 for _tier in ("standard", "senior"):
     TIER_TOTAL.labels(tier=_tier)
 for _reason in DEGRADED_REASONS:

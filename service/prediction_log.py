@@ -32,6 +32,10 @@ import pyarrow.parquet as pq
 from features.catalog import MODEL_FEATURES
 from features.prediction_log_schema import (
     BATCH_INDEX,
+    CHALLENGER_CHURN_RISK,
+    CHALLENGER_EFFORT_SCORE,
+    CHALLENGER_MODEL_VERSION,
+    CHALLENGER_SENIOR,
     CHURN_RISK,
     CONTACT_ID,
     CUSTOMER_ID,
@@ -68,7 +72,7 @@ def sampled(request_id: str, share: float) -> bool:
     return zlib.crc32(request_id.encode()) < share * 2**32
 
 
-class _Call(NamedTuple):
+class Call(NamedTuple):
     """What a call leaves for the writer: nothing is converted on the call path."""
 
     request_id: str
@@ -76,26 +80,26 @@ class _Call(NamedTuple):
     results: Sequence[ScoreResult]
 
 
-def _weight(item: _Call | None) -> int:
+def _weight(item: Call | None) -> int:
     return 1 if item is None else max(1, len(item.results))
 
 
-class _CallQueue(queue.Queue[_Call | None]):
+class CallQueue(queue.Queue[Call | None]):
     """A queue bounded by rows, not calls: a batch of 10,000 customers weighs 10,000. None (the
     stop sign) weighs 1."""
 
     def _init(self, maxsize: int) -> None:
-        self.queue: deque[_Call | None] = deque()
+        self.queue: deque[Call | None] = deque()
         self.rows = 0
 
     def _qsize(self) -> int:
         return self.rows
 
-    def _put(self, item: _Call | None) -> None:
+    def _put(self, item: Call | None) -> None:
         self.queue.append(item)
         self.rows += _weight(item)
 
-    def _get(self) -> _Call | None:
+    def _get(self) -> Call | None:
         item = self.queue.popleft()
         self.rows -= _weight(item)
         return item
@@ -112,7 +116,7 @@ class PredictionLog:
         self._clock = clock  # Unix time in nanoseconds; tests set it to cross days
         self._flush_rows = flush_rows
         self._flush_seconds = flush_seconds
-        self._queue = _CallQueue(queue_rows)
+        self._queue = CallQueue(queue_rows)
         self._prefix = f"part-{os.getpid()}-{time.time_ns()}"
         self._sequence = 0
         self._closed = False
@@ -125,14 +129,17 @@ class PredictionLog:
         """Starts the writer thread (the constructor does, unless told not to)."""
         self._thread.start()
 
-    def submit(self, request_id: str, results: Sequence[ScoreResult]) -> None:
+    def submit(self, request_id: str, results: Sequence[ScoreResult],
+               logged_at_us: int | None = None) -> None:
         """Queues one call's answers, if the call is sampled; never blocks. When the queue is full
-        (or the log closed) they are dropped and counted in effort_prediction_log_dropped_total."""
+        (or the log closed) they are dropped and counted in effort_prediction_log_dropped_total.
+        `logged_at_us`: when the answers were made, if not now (the shadow submits them later)."""
         if not results or not sampled(request_id, self.share):
             return
         if not self._closed:
+            at = self._clock() // 1000 if logged_at_us is None else logged_at_us
             try:
-                self._queue.put_nowait(_Call(request_id, self._clock() // 1000, results))
+                self._queue.put_nowait(Call(request_id, at, results))
                 return
             except queue.Full:
                 pass
@@ -163,7 +170,7 @@ class PredictionLog:
             self._write(calls)
 
     def _run(self) -> None:
-        calls: list[_Call] = []
+        calls: list[Call] = []
         rows = 0
         due = 0.0  # when the buffered rows must be written
         while True:
@@ -184,10 +191,10 @@ class PredictionLog:
                 self._write(calls)
                 calls, rows = [], 0
 
-    def _write(self, calls: list[_Call]) -> None:
+    def _write(self, calls: list[Call]) -> None:
         """One file per day of the calls' answers; a failure drops that file's rows, counted, and
         is logged once per kind of error."""
-        by_day: dict[int, list[_Call]] = {}
+        by_day: dict[int, list[Call]] = {}
         for call in calls:
             by_day.setdefault(call.logged_at_us // MICROSECONDS_PER_DAY, []).append(call)
         for day, day_calls in sorted(by_day.items()):
@@ -215,7 +222,7 @@ class PredictionLog:
             metrics.PREDICTION_LOG_ROWS.inc(rows)
 
 
-def log_table(calls: Sequence[_Call]) -> pa.Table:
+def log_table(calls: Sequence[Call]) -> pa.Table:
     """The calls' answers as a table of SCHEMA, one row per answer, in call order."""
     results = [result for call in calls for result in call.results]
     sizes = [len(call.results) for call in calls]
@@ -238,6 +245,13 @@ def log_table(calls: Sequence[_Call]) -> pa.Table:
         CUSTOMER_KNOWN: np.array([r.customer_known for r in results], dtype=bool),
         LOG_TIMESTAMP: stamps,
         LOG_DATE: (stamps // MICROSECONDS_PER_DAY).astype(np.int32),
+        CHALLENGER_MODEL_VERSION: [r.challenger.model_version if r.challenger else None
+                                   for r in results],
+        CHALLENGER_EFFORT_SCORE: [r.challenger.effort_score if r.challenger else None
+                                  for r in results],
+        CHALLENGER_CHURN_RISK: [r.challenger.churn_risk if r.challenger else None
+                                for r in results],
+        CHALLENGER_SENIOR: [r.challenger.senior if r.challenger else None for r in results],
         REQUEST_ID: [call.request_id for call, n in zip(calls, sizes, strict=True)
                      for _ in range(n)],
     }

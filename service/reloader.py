@@ -148,10 +148,10 @@ def fingerprint(path: Path) -> Fingerprint:
         return None
 
 
-def pointed_version(models_dir: Path) -> str | None:
-    """The version CURRENT names, None when there is no CURRENT; ModelBundleError (`pointer`)
-    when it cannot be read or does not hold a version name."""
-    pointer = models_dir / CURRENT_POINTER
+def pointed_version(models_dir: Path, name: str = CURRENT_POINTER) -> str | None:
+    """The version CURRENT (or pointer `name`) names, None when there is no such file;
+    ModelBundleError (`pointer`) when it cannot be read or does not hold a version name."""
+    pointer = models_dir / name
     if not pointer.exists():
         return None
     try:

@@ -71,6 +71,16 @@ class ScoreInput:
                               self.ivr_steps_so_far)
 
 
+@dataclass(frozen=True)
+class ChallengerScore:
+    """What the shadow challenger answered for the same contact (service/shadow.py)."""
+
+    model_version: str
+    effort_score: float
+    churn_risk: float
+    senior: bool
+
+
 @dataclass
 class ScoreResult:
     """Scores, tier and reasons for one customer."""
@@ -92,6 +102,8 @@ class ScoreResult:
     # The model input row the models saw (a row of the call's own matrix, not a copy), for the
     # prediction log; None on answers from priors. Not part of the response.
     model_input: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # Set off the call path by the shadow challenger, for the prediction log; not in the response.
+    challenger: ChallengerScore | None = field(default=None, compare=False)
 
 
 class FeatureReader(Protocol):

@@ -53,6 +53,8 @@ from service.routing import RoutingPolicy
 from service.scorer import Scorer
 from service.servicers import JourneyServicer, ScoringServicer
 from service.settings import Settings
+from service.shadow import ShadowScorer
+from service.shadow_loader import ShadowLoader
 from service.store_watch import StoreWatch
 from service.stores import open_stores
 from service.streaming import StreamAdapterInterceptor
@@ -84,6 +86,8 @@ class RunningServer:
     drain_seconds: float = 0.0
     prediction_log: PredictionLog | None = None
     drift_refresher: Poller | None = None
+    shadow: ShadowScorer | None = None
+    shadow_loader: ShadowLoader | None = None
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
         """Health NOT_SERVING first (Check and Watch) while calls are still served for
@@ -94,6 +98,8 @@ class RunningServer:
             log.info("draining: health NOT_SERVING, still serving for %.1f s", self.drain_seconds)
             time.sleep(self.drain_seconds)
         self.reloader.stop()
+        if self.shadow_loader is not None:
+            self.shadow_loader.stop()
         self.store_watch.stop()
         if self.drift_refresher is not None:
             self.drift_refresher.stop()
@@ -104,6 +110,8 @@ class RunningServer:
         time.sleep(CLOSING_SECONDS)
         run_on_loop(_call_soon(self.streams.end_streams))
         run_on_loop(self.server.stop(grace))
+        if self.shadow is not None:
+            self.shadow.close()  # hands its queued answers to the prediction log
         if self.prediction_log is not None:
             self.prediction_log.close()  # after the calls, so that it holds all their answers
         self.state.close()
@@ -177,12 +185,18 @@ def create_server(settings: Settings) -> RunningServer:
     # Each process its own writer: worker processes' file names carry their pid.
     prediction_log = (None if settings.prediction_log_dir is None else
                       PredictionLog(settings.prediction_log_dir, settings.prediction_log_share))
-    servicers = _Servicers(ScoringServicer(scorer, settings.max_batch, prediction_log),
+    shadow = ShadowScorer(policy, settings.shadow_share, prediction_log)
+    shadow_loader = ShadowLoader(shadow, settings.models_dir, MODEL_FEATURES,
+                                 settings.model_poll_seconds, lambda: scorer.bundle.version,
+                                 policy, settings.max_reasons)
+    shadow_loader.check()  # a SHADOW set before the start is shadowed from the first call
+    servicers = _Servicers(ScoringServicer(scorer, settings.max_batch, prediction_log, shadow),
                            JourneyServicer(stores.recorder, settings.store_timeout_seconds),
                            AdminServicer(scorer, reloader))
     server, port, health_servicer = run_on_loop(
         _start_grpc(settings, servicers, interceptors, credentials))
     reloader.start()
+    shadow_loader.start()
     store_watch = StoreWatch(stores.state, scorer.store_data_lost, settings.store_check_seconds)
     store_watch.start()
     _freeze_start_up_objects()
@@ -191,7 +205,7 @@ def create_server(settings: Settings) -> RunningServer:
              "tokens required" if authenticator.enabled else "no authentication")
     return RunningServer(server, port, health_servicer, scorer, stores.state, reloader,
                          streams, admission, store_watch, settings.drain_seconds, prediction_log,
-                         start_refresher(drift))
+                         start_refresher(drift), shadow, shadow_loader)
 
 
 def ensure_port_free(host: str, port: int) -> None:

@@ -17,6 +17,7 @@ from service.feature_reader import DEADLINE_MARGIN
 from service.prediction_log import PredictionLog
 from service.responses import record_events_response, score_response
 from service.scorer import ScoreInput, Scorer, ScoreResult
+from service.shadow import ShadowScorer
 
 REQUEST_ID_KEY = "x-request-id"
 # What a caller's request id may be; anything else is replaced by a new one, never refused.
@@ -55,14 +56,23 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
     60-120 ms.
 
     Each call's request id (`request_id`) comes back in its trailing metadata; once scored, its
-    answers are queued for the prediction log, when there is one.
+    answers are queued for the shadow challenger when it takes the call (it logs them with its
+    own scores), else for the prediction log, when there is one.
     """
 
     def __init__(self, scorer: Scorer, max_batch: int,
-                 prediction_log: PredictionLog | None = None) -> None:
+                 prediction_log: PredictionLog | None = None,
+                 shadow: ShadowScorer | None = None) -> None:
         self._scorer = scorer
         self._max_batch = max_batch
         self._log = prediction_log
+        self._shadow = shadow
+
+    def _answered(self, rid: str, results: list[ScoreResult]) -> None:
+        if self._shadow is not None and self._shadow.offer(rid, results):
+            return
+        if self._log is not None:
+            self._log.submit(rid, results)
 
     async def Score(self, request: scoring_pb.ScoreRequest,
                     context: Any) -> scoring_pb.ScoreResponse:
@@ -70,9 +80,9 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
         results = await self._scorer.score_many_async([score_input(request)], "",
                                                       context.time_remaining())
-        if self._log is not None:
-            self._log.submit(rid, results)
-        return score_response(results[0])
+        response = score_response(results[0])
+        self._answered(rid, results)
+        return response
 
     async def ScoreBatch(self, request: scoring_pb.ScoreBatchRequest,
                          context: Any) -> scoring_pb.ScoreBatchResponse:
@@ -89,8 +99,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 [score_input(r) for r in request.requests], "requests", context.time_remaining()):
             response.responses.extend(score_response(r) for r in results)
             answered.extend(results)
-        if self._log is not None:
-            self._log.submit(rid, answered)
+        self._answered(rid, answered)
         return response
 
 

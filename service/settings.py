@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     prediction_log_share: float = Field(1.0, ge=0, le=1, description=(
         "share of Score and ScoreBatch calls written to the prediction log (0-1), chosen by a "
         "hash of the request id, so that a batch's rows are in or out together"))
+    shadow_share: float = Field(1.0, ge=0, le=1, description=(
+        "share of Score and ScoreBatch calls also scored by the shadow challenger (SHADOW, "
+        "`effort models shadow`) off the call path (0-1), chosen by a hash of the request id"))
     feature_timeout_seconds: float = Field(1.0, gt=0, description="longest wait for the online "
                                            "store per call (plus 1 ms per customer), within the "
                                            "caller's deadline; later answers are degraded")

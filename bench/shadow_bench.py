@@ -1,0 +1,140 @@
+"""Measures what a shadow challenger scoring every call costs the champion's Score latency.
+
+Starts two `effort serve` on the demo data (a copy of var/models), one without a shadow and one
+with SHADOW naming a challenger and EFFORT_SHADOW_SHARE=1.0, then times sequential Score calls
+against each in alternating blocks, so that both see the same machine. The challenger is the
+demo model under another version with the thresholds its table fits for a 20% senior share
+(the demo's target is 15%): the same scores, other tiers for some contacts.
+"""
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+from ports import free_port
+from score_bench import CUSTOMERS, start_server
+
+from effort.v1 import scoring_service_pb2 as pb
+from effort.v1 import scoring_service_pb2_grpc as pb_grpc
+from training.registry import current_version, shadow
+
+CALLS = 2000
+BLOCK = 250
+CHALLENGER = "shadow-bench"
+CHALLENGER_SHARE = 0.20
+
+
+def challenger_copy(models_dir: Path, original: str) -> None:
+    """The served model under another version, with the thresholds of another senior share."""
+    folder = models_dir / CHALLENGER
+    shutil.copytree(models_dir / original, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["version"] = CHALLENGER
+    table = manifest.get("threshold_table") or []
+    if table:
+        entry = min(table, key=lambda e: abs(e["share"] - CHALLENGER_SHARE))
+        manifest["thresholds"] = {"effort_score": entry["effort_score"],
+                                  "churn_risk": entry["churn_risk"]}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def serve(models_dir: Path, log_dir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`effort serve` over `models_dir`: (process, gRPC port, metrics port)."""
+    port, metrics_port = free_port(), free_port()
+    os.environ.update({"EFFORT_MODELS_DIR": str(models_dir), "EFFORT_SHADOW_SHARE": "1.0",
+                       "EFFORT_PREDICTION_LOG_DIR": str(log_dir)})
+    process, _ = start_server(port, metrics_port)
+    return process, port, metrics_port
+
+
+def timed_block(stub: pb_grpc.ScoringServiceStub, start: int, calls: int) -> list[float]:
+    """Milliseconds per Score call, one call at a time."""
+    latencies = []
+    for i in range(start, start + calls):
+        began = time.perf_counter()
+        stub.Score(pb.ScoreRequest(customer_id=CUSTOMERS[i % len(CUSTOMERS)]), timeout=5)
+        latencies.append((time.perf_counter() - began) * 1000)
+    return latencies
+
+
+def metric_samples(metrics_port: int, name: str) -> dict[str, float]:
+    """Every sample of the metric family `name` on a metrics page, by its labels."""
+    page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
+    samples = {}
+    for line in page.decode().splitlines():
+        match = re.fullmatch(rf"({name}\S*?)(\{{.*\}})? (\S+)", line)
+        if match:
+            samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    return samples
+
+
+def main() -> None:
+    source = Path("var/models")
+    version = current_version(source) if source.is_dir() else None
+    if version is None:
+        raise SystemExit("no demo model: run `make demo` first")
+    with tempfile.TemporaryDirectory(prefix="shadow-bench-") as tmp:
+        plain_dir, shadow_dir = Path(tmp) / "plain", Path(tmp) / "shadowed"
+        for folder in (plain_dir, shadow_dir):
+            shutil.copytree(source, folder)
+        challenger_copy(shadow_dir, version)
+        shadow(shadow_dir, CHALLENGER)
+        plain, plain_port, _ = serve(plain_dir, Path(tmp) / "plain-log")
+        shadowed, shadow_port, metrics_port = serve(shadow_dir, Path(tmp) / "shadow-log")
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{plain_port}") as a, \
+                    grpc.insecure_channel(f"127.0.0.1:{shadow_port}") as b:
+                stubs = {"no shadow": pb_grpc.ScoringServiceStub(a),
+                         "shadow, share 1.0": pb_grpc.ScoringServiceStub(b)}
+                for stub in stubs.values():
+                    timed_block(stub, 0, 200)  # warm-up
+                latencies: dict[str, list[float]] = {name: [] for name in stubs}
+                for start in range(0, CALLS, BLOCK):
+                    for name, stub in stubs.items():
+                        latencies[name] += timed_block(stub, start, BLOCK)
+            agreement = metric_samples(metrics_port, "effort_shadow_tier_agreement_total")
+            seconds = metric_samples(metrics_port, "effort_shadow_seconds")
+            dropped = metric_samples(metrics_port, "effort_shadow_dropped_total")
+            difference = metric_samples(metrics_port, "effort_shadow_churn_risk_difference")
+        finally:
+            for process in (plain, shadowed):
+                process.terminate()
+                process.wait(timeout=30)
+    print(f"Shadow challenger cost on the SYNTHETIC demo ({CALLS:,} sequential Score calls per "
+          f"server, alternating blocks of {BLOCK})")
+    p99 = {}
+    for name, values in latencies.items():
+        q = statistics.quantiles(values, n=100)
+        p99[name] = q[98]
+        print(f"  {name:18s} p50 {q[49]:.2f} ms   p99 {q[98]:.2f} ms")
+    ratio = p99["shadow, share 1.0"] / p99["no shadow"]
+    print(f"  p99 with shadow / without = {ratio:.3f} (goal <= 1.05)")
+    same = agreement.get('effort_shadow_tier_agreement_total{agreement="same"}', 0.0)
+    different = agreement.get('effort_shadow_tier_agreement_total{agreement="different"}', 0.0)
+    paired = same + different
+    print(f"  tier agreement {same / paired:.1%} of {paired:,.0f} paired answers "
+          f"(challenger: thresholds for a {CHALLENGER_SHARE:.0%} senior share)" if paired
+          else "  no answer was paired")
+    count = seconds.get("effort_shadow_seconds_count", 0.0)
+    if count:
+        print(f"  challenger time per call, mean {seconds['effort_shadow_seconds_sum'] / count * 1e3:.3f}"
+              f" ms over {count:,.0f} calls; dropped "
+              f"{dropped.get('effort_shadow_dropped_total', 0.0):,.0f}")
+    risk = difference.get("effort_shadow_churn_risk_difference_count", 0.0)
+    if risk:
+        print(f"  mean |churn risk difference| "
+              f"{difference['effort_shadow_churn_risk_difference_sum'] / risk:.4f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
