@@ -123,3 +123,13 @@ def _summary(evaluation: dict[str, Any], synthetic: bool) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     print("expected: the ROC-AUC the calibrated churn risks promise on all answers (CBPE); "
           "capture: the model's riskiest answers at the version's served senior share")
+    for pair in evaluation.get("champion_challenger", []):
+        expected = pair["expected"]
+        realised = {side: pair[f"{side}_figures"]["churn"].get("roc_auc")
+                    for side in ("champion", "challenger")}
+        print(f"challenger {pair['challenger']} beside champion {pair['champion']} on the same "
+              f"{pair['logged']:,} answers: same tier on {_cell(pair['tier_agreement'], '{:.1%}')}, "
+              f"expected ROC-AUC {_cell(expected['challenger']['roc_auc'], '{:.3f}')} against "
+              f"{_cell(expected['champion']['roc_auc'], '{:.3f}')}, realised on "
+              f"{pair['joined']:,} outcomes {_cell(realised['challenger'], '{:.3f}')} against "
+              f"{_cell(realised['champion'], '{:.3f}')}")
