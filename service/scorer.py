@@ -48,8 +48,10 @@ BATCH_SLICE = 4
 LOOP_TURNS_BETWEEN_SLICES = 32
 # Kept per customer not yet scored when a batch decides whether another slice fits before its
 # deadline: a prior answer, its metrics, its response message and its share of serialising the
-# batch take about 8 us; doubled for the garbage collector's pauses.
-ANSWER_SECONDS_PER_CUSTOMER = 20e-6
+# batch take about 8 us; reserved 30 us for the garbage collector's pauses and a busy machine
+# (with 20 us a 10,000-customer batch missed its 1 s deadline once in CI).
+ANSWER_SECONDS_PER_CUSTOMER = 30e-6
+SMALL_CALL_ROWS = 8  # drift sees up to this many rows of a call one by one
 
 
 @dataclass(frozen=True)
@@ -304,11 +306,13 @@ class Scorer:
                     why = type(error).__name__
             metrics.DEGRADED_TOTAL.labels(reason="unusable_row").inc()
             results.append(_prior(item, bundle, f"customer's stored data unusable: {why}"))
-        if self._drift is not None and len(modelled_rows) == 1:  # a Score: no index arrays
-            j = modelled_rows[0]
-            self._drift.observe(matrix[j], float(explained.effort_score[j]),
-                                float(explained.churn_risk[j]))
-        elif self._drift is not None and modelled_rows:
+        # Row by row costs 1.5 us a row and observe_many 13.6 us for a batch slice's 4 rows (its
+        # index arrays): only a large call is worth them.
+        if self._drift is not None and len(modelled_rows) <= SMALL_CALL_ROWS:
+            for j in modelled_rows:
+                self._drift.observe(matrix[j], float(explained.effort_score[j]),
+                                    float(explained.churn_risk[j]))
+        elif self._drift is not None:
             self._drift.observe_many(matrix[modelled_rows], explained.effort_score[modelled_rows],
                                      explained.churn_risk[modelled_rows])
         metrics.STAGE_TIMERS["model_input"].observe(built - began)
