@@ -24,7 +24,6 @@ import pandas as pd
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ports import free_port
 from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
 
 from effort.v1 import journey_service_pb2 as journey_pb
 from effort.v1 import journey_service_pb2_grpc as journey_grpc
@@ -42,7 +41,12 @@ from service.models import ModelBundle, load_bundle
 from service.servicers import MAX_EVENTS_PER_CALL
 from training.baselines import fit_plain, raw_event_counts
 from training.dataset import TRUTH_COLUMN
-from training.evaluate import expected_calibration_error, rule_flags, truth_reference
+from training.evaluate import (
+    expected_calibration_error,
+    roc_auc_or_nan,
+    rule_flags,
+    truth_reference,
+)
 from training.registry import current_folder, list_versions
 from training.tuning import FOLDS, customer_groups
 
@@ -530,7 +534,7 @@ def plain_figures(rows: Sequence[LiveRow], churn_scores: np.ndarray,
     ces = np.array([r.ces for r in rows])
     answered = ~np.isnan(ces)
     return {"churn_scores": churn_scores, "predicted_ces": predicted_ces,
-            "churn_roc_auc": auc(np.array([r.churned for r in rows]), churn_scores),
+            "churn_roc_auc": roc_auc_or_nan(np.array([r.churned for r in rows]), churn_scores),
             "effort_spearman": float(spearmanr(predicted_ces[answered],
                                                ces[answered]).statistic)}
 
@@ -549,11 +553,6 @@ def write_rows(path: Path, rows: Sequence[LiveRow], served: Sequence[Served],
         "effort_score": [s.effort_score for s in served], "rule": rule.astype(int),
         "churn_risk_training_style_input": offline_risk, "score_attempts": [s.attempts for s in served],
     }).to_csv(path, index=False)
-
-
-def auc(outcome: np.ndarray, score: np.ndarray) -> float:
-    """ROC-AUC, NaN unless both classes are present."""
-    return float(roc_auc_score(outcome, score)) if len(set(outcome.tolist())) == 2 else math.nan
 
 
 def distinct_rows(matrix: np.ndarray) -> int:
@@ -583,7 +582,7 @@ def measure(rows: list[LiveRow], served: list[Served], offline: np.ndarray,
     rule = rule_flags(frame)
     unacknowledged = frame["complaint_state"].to_numpy() == COMPLAINT_UNACKNOWLEDGED
     served_inputs = np.array([s.features for s in served])
-    model, rule_auc = auc(outcome, risk), auc(outcome, rule.astype(float))
+    model, rule_auc = roc_auc_or_nan(outcome, risk), roc_auc_or_nan(outcome, rule.astype(float))
     truth_known = ~np.isnan(truth)
     versus_truth = (truth_reference(risk, rule, outcome, truth) if truth_known.all()
                     else dict.fromkeys(("truth_roc_auc", "headroom_captured",
@@ -613,12 +612,12 @@ def measure(rows: list[LiveRow], served: list[Served], offline: np.ndarray,
             "plain_baseline_spearman": plain["effort_spearman"],
         },
         "diagnostics": {
-            "offline_inputs_model_roc_auc": auc(outcome, offline_risk),
+            "offline_inputs_model_roc_auc": roc_auc_or_nan(outcome, offline_risk),
             "offline_inputs_calibration_error": expected_calibration_error(offline_risk, outcome),
-            "unacknowledged_complaint_rule_roc_auc": auc(outcome, unacknowledged.astype(float)),
+            "unacknowledged_complaint_rule_roc_auc": roc_auc_or_nan(outcome, unacknowledged.astype(float)),
             "horizon_closed_rows": int(closed.sum()),
             "horizon_closed_churn_rate": float(outcome[closed].mean()) if closed.any() else math.nan,
-            "horizon_closed_model_roc_auc": auc(outcome[closed], risk[closed]),
+            "horizon_closed_model_roc_auc": roc_auc_or_nan(outcome[closed], risk[closed]),
             "horizon_closed_calibration_error": expected_calibration_error(risk[closed],
                                                                            outcome[closed])
             if closed.any() else math.nan,

@@ -46,3 +46,9 @@ CHURN_HORIZON_DAYS = 90
 def ces_to_effort_score(ces: np.ndarray) -> np.ndarray:
     """Effort score from a CES 2.0 answer (1-7, 7 = easy): (7 - CES) / 6 x 100, clipped to 0-100."""
     return np.clip((7.0 - ces) / 6.0 * 100.0, 0.0, 100.0)
+
+
+def effort_score_to_ces(effort_score: np.ndarray) -> np.ndarray:
+    """The CES answer (1-7) an effort score stands for: the inverse of ces_to_effort_score,
+    exact because the served score comes from a CES prediction clipped to 1-7."""
+    return 7.0 - np.asarray(effort_score, dtype=np.float64) * 6.0 / 100.0

@@ -20,6 +20,12 @@ from features.domain import CHANNEL_NAMES, COMPLAINT_ACKNOWLEDGED, COMPLAINT_UNA
 MIN_GROUP = 50
 
 
+
+def roc_auc_or_nan(outcome: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC, NaN unless both outcomes occur."""
+    return (float(roc_auc_score(outcome, score)) if len(set(outcome.tolist())) == 2
+            else float("nan"))
+
 def rule_flags(frame: pd.DataFrame) -> np.ndarray:
     """Today's rule: 3 or more contacts in 7 days, or an open (unresolved) complaint."""
     state = frame["complaint_state"].to_numpy()

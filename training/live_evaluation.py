@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
 
 from features.catalog import MODEL_FEATURES
-from features.domain import SENIOR_SHARE
+from features.domain import SENIOR_SHARE, effort_score_to_ces
 from features.prediction_log_schema import (
     CHALLENGER_CHURN_RISK,
     CHALLENGER_EFFORT_SCORE,
@@ -31,17 +30,16 @@ from features.prediction_log_schema import (
     SENIOR,
 )
 from training.dataset import TRUTH_COLUMN
-from training.evaluate import expected_calibration_error, lift_and_capture, rule_flags
+from training.evaluate import (
+    expected_calibration_error,
+    lift_and_capture,
+    roc_auc_or_nan,
+    rule_flags,
+)
 from training.expected_performance import expected_performance, expected_roc_auc
 from training.prediction_join import JOIN_KIND, JoinedLabels
 
 RELIABILITY_BINS = 10  # equal-width, the bins of expected_calibration_error
-
-
-def effort_score_to_ces(effort_score: np.ndarray) -> np.ndarray:
-    """The CES answer (1-7) an effort score stands for: the inverse of features.domain's
-    ces_to_effort_score, exact because the served score comes from a CES prediction clipped to 1-7."""
-    return 7.0 - np.asarray(effort_score, dtype=np.float64) * 6.0 / 100.0
 
 
 def degraded(frame: pd.DataFrame) -> np.ndarray:
@@ -51,11 +49,6 @@ def degraded(frame: pd.DataFrame) -> np.ndarray:
 
 def _flags(column: pd.Series) -> np.ndarray:
     return column.astype("boolean").fillna(False).to_numpy(dtype=bool)
-
-
-def _auc(outcome: np.ndarray, score: np.ndarray) -> float:
-    """ROC-AUC, NaN unless both outcomes occur."""
-    return float(roc_auc_score(outcome, score)) if 0 < outcome.mean() < 1 else float("nan")
 
 
 def _at_mask(outcome: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
@@ -95,7 +88,7 @@ def churn_figures(risk: np.ndarray, outcome: np.ndarray, served_senior: np.ndarr
     return {
         "rows": len(outcome),
         "churn_rate": float(outcome.mean()),
-        "roc_auc": _auc(outcome, risk),
+        "roc_auc": roc_auc_or_nan(outcome, risk),
         "expected_roc_auc": expected_roc_auc(risk),
         "expected_churn_rate": float(risk.mean()),
         "brier": float(np.mean((risk - outcome) ** 2)),
@@ -103,7 +96,7 @@ def churn_figures(risk: np.ndarray, outcome: np.ndarray, served_senior: np.ndarr
         "reliability": reliability(risk, outcome),
         "at_senior_share": at_share,
         "served_tier": _at_mask(outcome, served_senior),
-        "rule": {**_at_mask(outcome, rule), "roc_auc": _auc(outcome, rule.astype(float))},
+        "rule": {**_at_mask(outcome, rule), "roc_auc": roc_auc_or_nan(outcome, rule.astype(float))},
         "at_rule_share": lift_and_capture(risk, outcome, rule_share) if rule_share else None,
     }
 
@@ -139,7 +132,7 @@ def _labelled(rows: pd.DataFrame, risk_column: str, effort_column: str, senior_c
         truth = rows[TRUTH_COLUMN].to_numpy(dtype=np.float64)[has_churn]
         known = ~np.isnan(truth)
         if known.any():
-            figures["churn"]["truth_roc_auc"] = _auc(outcome[has_churn][known], truth[known])
+            figures["churn"]["truth_roc_auc"] = roc_auc_or_nan(outcome[has_churn][known], truth[known])
     return figures
 
 
@@ -167,7 +160,7 @@ def by_day(logged: pd.DataFrame, joined: pd.DataFrame, senior_share: float) -> l
             "expected_capture_at_senior_share": expected["at_senior_share"]["capture"],
             "labelled": len(outcome),
             "churn_rate": float(outcome.mean()) if len(outcome) else float("nan"),
-            "roc_auc": _auc(outcome, outcome_rows[CHURN_RISK].to_numpy(dtype=np.float64))
+            "roc_auc": roc_auc_or_nan(outcome, outcome_rows[CHURN_RISK].to_numpy(dtype=np.float64))
             if len(outcome) else float("nan"),
         })
     return table

@@ -16,7 +16,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 from features.catalog import MODEL_FEATURES
-from features.domain import COMPLAINT_UNACKNOWLEDGED
+from features.domain import COMPLAINT_UNACKNOWLEDGED, effort_score_to_ces
 from features.prediction_log_schema import (
     BATCH_INDEX,
     CHALLENGER_CHURN_RISK,
@@ -41,7 +41,7 @@ from features.prediction_log_schema import (
 from service.cli import main
 from training.dataset import read_labels
 from training.expected_performance import expected_at_share, expected_roc_auc
-from training.live_evaluation import effort_score_to_ces, evaluate_live
+from training.live_evaluation import evaluate_live
 from training.live_evaluation_report import write_live_report
 from training.prediction_join import (
     AT_LABEL_TIME,
