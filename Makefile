@@ -7,7 +7,7 @@ EFFORT := $(VENV)/bin/effort
 DEMO := var/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install constraints run demo serve test test-unit test-integration test-e2e test-faults lint buf-lint typecheck proto proto-check redis-server promtool test-rules h2load bench clean help
+.PHONY: install constraints run demo serve test test-unit test-integration test-e2e test-faults lint buf-lint typecheck proto proto-check redis-server promtool haproxy test-rules h2load bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,10 +46,16 @@ promtool:  ## install promtool (Debian's prometheus package) when it is missing
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+haproxy:  ## install haproxy (the overload guard, EFFORT_OVERLOAD_GUARD) from Debian's packages when it is missing
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { \
+	  echo "installing haproxy from Debian's packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
+
 test-rules: promtool  ## check the Prometheus rules of monitoring/prometheus/ and run their unit tests
 	promtool check rules monitoring/prometheus/*_rules.yml && promtool test rules monitoring/prometheus/tests/*.yml
 
-test: $(STAMP) redis-server promtool proto-check  ## run every tier: the Prometheus rule tests, unit, integration, e2e, faults (starts its own redis-server and servers)
+test: $(STAMP) redis-server promtool haproxy proto-check  ## run every tier: the Prometheus rule tests, unit, integration, e2e, faults (starts its own redis-server and servers)
 	$(MAKE) --no-print-directory test-rules
 	$(PY) -m pytest -q tests/unit tests/integration tests/e2e tests/faults
 
@@ -59,7 +65,7 @@ test-unit: $(STAMP)  ## the fast tier: no server, no Feast apply, no training
 test-integration: $(STAMP) redis-server  ## real Feast stores, redis-server and small trained models
 	$(PY) -m pytest -q tests/integration
 
-test-e2e: $(STAMP) redis-server  ## real gRPC servers and `effort` commands in their own processes
+test-e2e: $(STAMP) redis-server haproxy  ## real gRPC servers and `effort` commands in their own processes
 	$(PY) -m pytest -q tests/e2e
 
 test-faults: $(STAMP) redis-server  ## the fault-injection suite: real processes killed, hung and fed garbage; prints its tally
@@ -94,7 +100,7 @@ h2load:  ## install h2load (nghttp2-client) from Debian's packages when it is mi
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nghttp2-client >/dev/null; }
 
-bench: demo redis-server h2load  ## measure serving, ingestion and training on the demo (see BENCHMARKS.md)
+bench: demo redis-server h2load haproxy  ## measure serving, ingestion and training on the demo (see BENCHMARKS.md)
 	$(PY) bench/serving_bench.py
 	$(PY) bench/score_bench.py
 	$(PY) bench/journey_bench.py

@@ -12,16 +12,22 @@ import statistics
 import subprocess
 import threading
 import time
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 from flood import FloodResult, flood, h2load_available
 from load import peak
 from ports import free_port
+from prometheus_client.parser import text_string_to_metric_families
 from serving_bench import _start, redis_online_store
 
 from effort.v1 import scoring_service_pb2 as pb
 from effort.v1 import scoring_service_pb2_grpc as pb_grpc
+from service.overload_guard import haproxy_binary
+from service.settings import Settings
 
 SCORE_RATE = 50.0
 SCORE_CALLS = 2000  # p99 is then the 20th slowest call, not the 5th
@@ -29,6 +35,7 @@ DEADLINE_SECONDS = 0.2
 BATCH_SIZE = 10_000
 PROBE_RATE = 50.0
 OVERLOAD = 4.0
+GUARD_LIMIT = Settings.model_fields["guard_max_in_flight"].default
 
 
 def _scores_at_fixed_rate(address: str) -> tuple[list[float], int]:
@@ -99,29 +106,51 @@ def _probe(address: str, seconds: float, rate: float = PROBE_RATE,
     return latencies, refused
 
 
-def overload(address: str) -> None:
-    """Unloaded p99 and capacity; then h2load offers 4x that capacity, open loop, while a probe
-    at 50 calls/s measures what an admitted call waits. h2load, in C, offers the full 4x where a
-    Python generator on the same cores could not (BENCHMARKS.md)."""
+def _score_answers(metrics_port: int) -> float:
+    """Score calls the server answered OK so far, from its metrics page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as page:
+        text = page.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "grpc_server_handled_total"
+               and sample.labels.get("grpc_method") == "Score"
+               and sample.labels.get("grpc_code") == "OK")
+
+
+def measure_capacity(address: str) -> float:
+    """Score calls per second with 8 always in flight, on a server without the guard: the best
+    of three runs, since a run on a shared 2-core machine can come out far below the others."""
+    _probe(address, 2)  # warm-up
+    return max(asyncio.run(peak(address, 4, concurrency=8)).rate for _ in range(3))
+
+
+def overload(address: str, metrics_port: int, capacity: float) -> None:
+    """Unloaded p99 through `address`; then h2load offers 4x `capacity`, open loop, while a
+    probe at 50 calls/s measures what an admitted call waits, and the server's metrics page
+    what it answered. h2load, in C, offers the full 4x where a Python generator on the same
+    cores could not (BENCHMARKS.md)."""
     _probe(address, 2)  # warm-up
     unloaded, _ = _probe(address, 8)
-    capacity = asyncio.run(peak(address, 6, concurrency=8))
     print(f"  unloaded (probe at {PROBE_RATE:.0f}/s): p50 {_p(unloaded, 50):.2f} ms, p99 "
-          f"{_p(unloaded, 99):.2f} ms; capacity {capacity.rate:,.0f} calls/s (8 in flight)")
+          f"{_p(unloaded, 99):.2f} ms; capacity {capacity:,.0f} calls/s (8 in flight, "
+          "no guard)")
     if not h2load_available():
         print("  4x overload: skipped, h2load is not installed (Debian's nghttp2-client; "
               "`make bench` installs it)")
         return
-    offered = OVERLOAD * capacity.rate
+    offered = OVERLOAD * capacity
     flooded: list[FloodResult] = []
     flooder = threading.Thread(target=lambda: flooded.append(flood(address, offered, 12)))
+    answered_before = _score_answers(metrics_port)
     flooder.start()
     time.sleep(2)
     admitted, refused = _probe(address, 8)
     flooder.join()
+    answered = _score_answers(metrics_port) - answered_before - len(admitted)
     codes = ", ".join(f"{code} {count}" for code, count in refused.most_common()) or "none"
-    print(f"  {OVERLOAD:.0f}x overload: h2load offered {offered:,.0f}/s and got {flooded[0].rate:,.0f} "
-          f"answers/s (any status); probe admitted {len(admitted)} at p50 "
+    print(f"  {OVERLOAD:.0f}x overload: h2load offered {offered:,.0f}/s and got "
+          f"{flooded[0].rate:,.0f} answers/s (any status), {answered / flooded[0].seconds:,.0f}/s "
+          f"of them scored (OK); probe admitted {len(admitted)} at p50 "
           f"{_p(admitted, 50) if len(admitted) > 1 else float('nan'):.2f} ms, p99 "
           f"{_p(admitted, 99) if len(admitted) > 1 else float('nan'):.2f} ms; refused: {codes}")
     if len(admitted) > 1:
@@ -129,16 +158,33 @@ def overload(address: str) -> None:
               "(goal <= 2)")
 
 
-def run(store: str, env: dict[str, str]) -> None:
-    port = free_port()
-    process: subprocess.Popen[bytes] = _start("effort", port, env)
+@contextmanager
+def _server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """One `effort serve` with `env`: its gRPC address and metrics port."""
+    port, metrics_port = free_port(), free_port()
+    process: subprocess.Popen[bytes] = _start(
+        "effort", port, {**env, "EFFORT_METRICS_PORT": str(metrics_port)})
     try:
-        print(f"{store} online store (SYNTHETIC demo):", flush=True)
-        batches_beside_scores(f"127.0.0.1:{port}")
-        overload(f"127.0.0.1:{port}")
+        yield f"127.0.0.1:{port}", metrics_port
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+def run(store: str, env: dict[str, str]) -> None:
+    print(f"{store} online store (SYNTHETIC demo):", flush=True)
+    with _server(env) as (address, metrics_port):
+        batches_beside_scores(address)
+        capacity = measure_capacity(address)
+        print(" without the overload guard:")
+        overload(address, metrics_port, capacity)
+    if haproxy_binary() is None:
+        print(" with the overload guard: skipped, haproxy is not installed (`make haproxy`)")
+        return
+    guarded = {**env, "EFFORT_OVERLOAD_GUARD": "true"}
+    with _server(guarded) as (address, metrics_port):
+        print(f" with the overload guard (HAProxy, {GUARD_LIMIT} Score calls in flight):")
+        overload(address, metrics_port, capacity)
 
 
 def main() -> None:

@@ -62,8 +62,8 @@ def resident_mb(pid: int) -> float:
 
 
 def _start(kind: str, port: int, store_env: dict[str, str]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **store_env, "EFFORT_GRPC_PORT": str(port),
-           "EFFORT_GRPC_HOST": "127.0.0.1", "EFFORT_METRICS_PORT": str(free_port())}
+    env = {**os.environ, "EFFORT_METRICS_PORT": str(free_port()), **store_env,
+           "EFFORT_GRPC_PORT": str(port), "EFFORT_GRPC_HOST": "127.0.0.1"}
     if kind.startswith("effort"):
         env["EFFORT_WORKERS"] = "2" if kind == "effort x2" else "1"
         command = [sys.executable, "-m", "service.cli", "serve"]

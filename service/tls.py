@@ -90,13 +90,13 @@ class _CertificateFetcher:
     def __init__(self, files: TlsFiles) -> None:
         self._files = files
         self._lock = threading.Lock()
-        self._stamp = _stamp(files)  # before reading: a change while reading is seen next time
+        self._stamp = files_stamp(files)  # before reading: a change while reading is seen next time
         self.initial = _load_configuration(files)
 
     def __call__(self) -> grpc.ServerCertificateConfiguration | None:
         try:
             with self._lock:
-                stamp = _stamp(self._files)
+                stamp = files_stamp(self._files)
                 if stamp == self._stamp:
                     return None
                 self._stamp = stamp  # one warning per change, not per handshake
@@ -114,7 +114,24 @@ class _CertificateFetcher:
 
 
 def _load_configuration(files: TlsFiles) -> grpc.ServerCertificateConfiguration:
-    """Reads and checks the files: PEM, a key matching the first certificate, a CA bundle."""
+    """The files as gRPC's certificate configuration, read and checked by read_checked."""
+    checked = read_checked(files)
+    return grpc.ssl_server_certificate_configuration([(checked.key, checked.cert)],
+                                                     root_certificates=checked.client_ca)
+
+
+@dataclass(frozen=True)
+class CheckedPem:
+    """The TLS files' bytes, checked: PEM certificates, a key matching the first one."""
+
+    cert: bytes
+    key: bytes
+    client_ca: bytes | None
+
+
+def read_checked(files: TlsFiles) -> CheckedPem:
+    """Reads and checks the files: PEM, a key matching the first certificate, a CA bundle;
+    TlsConfigError (one line) when they cannot be used. An expired certificate is a warning."""
     cert_label, key_label = f"EFFORT_TLS_CERT_FILE {files.cert}", f"EFFORT_TLS_KEY_FILE {files.key}"
     cert_pem, key_pem = read_pem(files.cert, cert_label), read_pem(files.key, key_label)
     chain = pem_certificates(cert_pem, cert_label)
@@ -127,11 +144,11 @@ def _load_configuration(files: TlsFiles) -> grpc.ServerCertificateConfiguration:
         ca_label = f"EFFORT_TLS_CLIENT_CA_FILE {files.client_ca}"
         ca_pem = read_pem(files.client_ca, ca_label)
         pem_certificates(ca_pem, ca_label)
-    return grpc.ssl_server_certificate_configuration([(key_pem, cert_pem)],
-                                                     root_certificates=ca_pem)
+    return CheckedPem(cert_pem, key_pem, ca_pem)
 
 
-def _stamp(files: TlsFiles) -> Stamp:
+def files_stamp(files: TlsFiles) -> Stamp:
+    """What changes when any of the files is rewritten or replaced; None for an unreadable one."""
     stamps: list[tuple[int, int, int] | None] = []
     for path in files.paths():
         try:

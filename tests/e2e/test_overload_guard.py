@@ -1,0 +1,117 @@
+"""The overload guard as it runs: `effort serve` with EFFORT_OVERLOAD_GUARD starts a real HAProxy
+in front of its server, which sheds Score calls beyond its limit with RESOURCE_EXHAUSTED,
+ErrorInfo and RetryInfo, passes health checks, counts its sheds, and stops with the server."""
+
+import asyncio
+import os
+import re
+import signal
+from collections import Counter
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+from effort.v1 import scoring_service_pb2 as spb
+from effort.v1 import scoring_service_pb2_grpc as sgrpc
+from service.overload_guard import haproxy_binary
+from tests.faults.served import ServedProcess, demo_customer, served_process
+from tests.helpers import DemoWorld, wait_until
+
+pytestmark = pytest.mark.skipif(haproxy_binary() is None,
+                                reason="haproxy is not installed (`make haproxy`)")
+GUARDED = {"EFFORT_OVERLOAD_GUARD": "true", "EFFORT_GUARD_MAX_IN_FLIGHT": "1"}
+BURST = 60
+
+
+def _haproxy_pid(served: ServedProcess) -> int:
+    found = re.search(r"overload guard \(HAProxy pid (\d+)\)", served.log_text())
+    assert found, served.log_text()
+    return int(found.group(1))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def _burst(address: str) -> tuple[Counter[str], list[grpc.aio.AioRpcError], list[int]]:
+    """BURST Scores at once over four connections and a health check per connection meanwhile:
+    Score codes, the refused calls, and the health statuses."""
+    channels = [grpc.aio.insecure_channel(address) for _ in range(4)]
+    try:
+        async def score(n: int) -> str | grpc.aio.AioRpcError:
+            stub = sgrpc.ScoringServiceStub(channels[n % 4])
+            try:
+                await stub.Score(demo_customer(n), timeout=30)
+                return "OK"
+            except grpc.aio.AioRpcError as error:
+                return error
+
+        async def health(channel: grpc.aio.Channel) -> int:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=30)
+            return int(answer.status)
+
+        outcomes = await asyncio.gather(*(score(n) for n in range(BURST)),
+                                        *(health(channel) for channel in channels))
+    finally:
+        for channel in channels:
+            await channel.close()
+    scores, healths = outcomes[:BURST], outcomes[BURST:]
+    refused = [outcome for outcome in scores if isinstance(outcome, grpc.aio.AioRpcError)]
+    codes = Counter("OK" if outcome == "OK" else outcome.code().name  # type: ignore[union-attr]
+                    for outcome in scores)
+    return codes, refused, healths  # type: ignore[return-value]
+
+
+def test_score_beyond_the_limit_is_shed_with_error_info_and_health_passes(
+        demo_world: DemoWorld, tmp_path: Path) -> None:
+    with served_process(demo_world, tmp_path, GUARDED) as served:
+        codes, refused, healths = asyncio.run(_burst(served.address))
+        assert set(codes) == {"OK", "RESOURCE_EXHAUSTED"}, codes
+        assert healths == [health_pb2.HealthCheckResponse.SERVING] * 4
+        status = rpc_status.from_call(refused[0])  # type: ignore[arg-type]
+        assert status is not None and "at the overload guard" in status.message
+        info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+        assert status.details[0].Unpack(info) and status.details[1].Unpack(retry)
+        assert (info.reason, info.metadata["limit"]) == ("OVERLOADED", "in_flight")
+        assert retry.retry_delay.ToMilliseconds() == 50
+        # The guard counts exactly its sheds; the server answered exactly the admitted calls.
+        assert served.metric("effort_guard_up") == 1
+        assert served.metric("effort_guard_shed_total") == codes["RESOURCE_EXHAUSTED"]
+        served.wait_metric("grpc_server_handled_total", codes["OK"], grpc_method="Score",
+                           grpc_code="OK")
+        assert served.metric("effort_shed_total") == 0  # none reached the server's own limit
+        # Batches are not limited by the guard: one passes while Scores are refused.
+        with grpc.insecure_channel(served.address) as channel:
+            batch = sgrpc.ScoringServiceStub(channel).ScoreBatch(spb.ScoreBatchRequest(
+                requests=[demo_customer(n) for n in range(20)]), timeout=30)
+        assert len(batch.responses) == 20
+
+
+def test_sigterm_stops_the_guard_with_the_server(demo_world: DemoWorld, tmp_path: Path) -> None:
+    served = ServedProcess(demo_world, tmp_path, GUARDED)
+    served.start()
+    haproxy = _haproxy_pid(served)
+    assert _alive(haproxy)
+    assert served.stop() == 0
+    wait_until(lambda: not _alive(haproxy), 10, "HAProxy to exit")
+
+
+def test_a_guard_that_dies_stops_the_server_loudly(demo_world: DemoWorld, tmp_path: Path) -> None:
+    served = ServedProcess(demo_world, tmp_path, GUARDED)
+    served.start()
+    try:
+        os.kill(_haproxy_pid(served), signal.SIGKILL)
+        assert served.process is not None
+        assert served.process.wait(timeout=60) == 0  # an orderly stop, for the supervisor to restart
+        assert "the overload guard (HAProxy) exited" in served.log_text()
+    finally:
+        served.stop()
