@@ -70,7 +70,7 @@ def render(config: GuardConfig) -> str:
     return f"""\
 # Written by Effort's overload guard (service/guard_config.py); rewritten at every start.
 global
-    maxconn 8000
+    maxconn 4000
     nbthread 1
     stats socket {config.stats_socket} mode 600 level user
 

@@ -30,22 +30,16 @@ def read_stats(stats_socket: Path) -> list[dict[str, str]]:
 
 
 class GuardCollector(Collector):
-    """effort_guard_up, effort_guard_shed_total and effort_guard_score_in_flight."""
+    """effort_guard_shed_total and effort_guard_score_in_flight."""
 
     def __init__(self, stats_socket: Path) -> None:
         self._stats_socket = stats_socket
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("effort_guard_up", "1 when the overload guard (HAProxy) answers "
-                               "on its stats socket")
         try:
             rows = read_stats(self._stats_socket)
         except OSError:
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
+            return  # HAProxy is gone or busy; its exit stops the server (service/overload_guard.py)
         shed = CounterMetricFamily("effort_guard_shed", "Score calls the overload guard answered "
                                    "RESOURCE_EXHAUSTED itself, its in-flight limit reached")
         in_flight = GaugeMetricFamily("effort_guard_score_in_flight", "Score calls the overload "
