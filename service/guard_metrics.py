@@ -30,7 +30,7 @@ def read_stats(stats_socket: Path) -> list[dict[str, str]]:
 
 
 class GuardCollector(Collector):
-    """effort_guard_shed_total and effort_guard_score_in_flight."""
+    """effort_guard_shed_total, effort_guard_score_in_flight and effort_guard_score_queued."""
 
     def __init__(self, stats_socket: Path) -> None:
         self._stats_socket = stats_socket
@@ -44,10 +44,14 @@ class GuardCollector(Collector):
                                    "RESOURCE_EXHAUSTED itself, its in-flight limit reached")
         in_flight = GaugeMetricFamily("effort_guard_score_in_flight", "Score calls the overload "
                                       "guard has passed to the servers and not yet seen answered")
+        queued = GaugeMetricFamily("effort_guard_score_queued", "Score calls waiting in the "
+                                   "overload guard for a server")
         for row in rows:
             if row.get("svname") == "FRONTEND":
                 shed.add_metric([], float(row.get("intercepted") or 0))
             elif row.get("pxname") == SCORE_BACKEND and row.get("svname") == "BACKEND":
                 in_flight.add_metric([], float(row.get("scur") or 0))
+                queued.add_metric([], float(row.get("qcur") or 0))
         yield shed
         yield in_flight
+        yield queued

@@ -67,13 +67,14 @@ class OverloadGuard:
         self._scratch = Path(tempfile.mkdtemp(prefix="effort-guard-"))
         self._tls = tls_files(settings)
         self._tls_stamp = files_stamp(self._tls) if self._tls else None
-        max_in_flight = settings.guard_max_in_flight * len(backend_ports)
+        max_queued = settings.guard_max_queued * len(backend_ports)
         self.config = GuardConfig(
-            settings.grpc_host, settings.grpc_port, tuple(backend_ports), max_in_flight,
+            settings.grpc_host, settings.grpc_port, tuple(backend_ports),
+            settings.guard_max_in_flight, max_queued,
             self._scratch / "stats.sock", self._scratch / "shed.http",
             self._scratch / "server.pem" if self._tls else None,
             self._scratch / "client-ca.pem" if self._tls and self._tls.client_ca else None)
-        self.config.shed_reply.write_bytes(shed_reply(max_in_flight))
+        self.config.shed_reply.write_bytes(shed_reply(max_queued))
         if self._tls is not None:
             self._write_tls(self._tls)
         self._config_file = self._scratch / "haproxy.cfg"
@@ -123,9 +124,10 @@ class OverloadGuard:
                              f"{self.config.listen_port} within {START_SECONDS:.0f} s")
         threading.Thread(target=self._watch, name="guard-watch", daemon=True).start()
         self._tls_poller.start()
-        log.info("overload guard (HAProxy pid %d) on %s:%d: Score calls beyond %d in flight "
-                 "are shed with RESOURCE_EXHAUSTED", self._process.pid, self.config.listen_host,
-                 self.config.listen_port, self.config.max_in_flight)
+        log.info("overload guard (HAProxy pid %d) on %s:%d: %d Score calls at a time per "
+                 "server, beyond %d waiting shed with RESOURCE_EXHAUSTED", self._process.pid,
+                 self.config.listen_host, self.config.listen_port, self.config.max_in_flight,
+                 self.config.max_queued)
 
     def output(self) -> str:
         """What HAProxy wrote to stderr so far."""

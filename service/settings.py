@@ -35,11 +35,15 @@ class Settings(BaseSettings):
     max_concurrent_calls: int = Field(128, ge=1, description=(
         "calls in progress per process beyond which new calls are shed with RESOURCE_EXHAUSTED"))
     overload_guard: bool = Field(False, description=(
-        "put the overload guard (HAProxy, which must be installed) on the gRPC port: it sheds "
-        "Score calls beyond guard_max_in_flight with RESOURCE_EXHAUSTED before queues form, "
-        "and ends TLS; the servers then listen on loopback ports behind it"))
-    guard_max_in_flight: int = Field(3, ge=1, le=1024, description=(
-        "Score calls per server process the overload guard lets through at once"))
+        "put the overload guard (HAProxy, which must be installed) on the gRPC port: it gives "
+        "each server guard_max_in_flight Score calls at a time, queues up to guard_max_queued "
+        "more, sheds the rest with RESOURCE_EXHAUSTED at once, and ends TLS; the servers then "
+        "listen on loopback ports behind it"))
+    guard_max_in_flight: int = Field(2, ge=1, le=1024, description=(
+        "Score calls the overload guard gives each server process at once"))
+    guard_max_queued: int = Field(4, ge=0, le=100_000, description=(
+        "Score calls per server process that may wait in the overload guard for a server; "
+        "beyond them new Score calls are shed"))
     drain_seconds: float = Field(5.0, ge=0, description=(
         "after SIGTERM, how long health answers NOT_SERVING while calls are still served, so "
         "that load balancers move away before the port closes"))

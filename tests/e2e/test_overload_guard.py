@@ -23,7 +23,8 @@ from tests.helpers import DemoWorld, wait_until
 
 pytestmark = pytest.mark.skipif(haproxy_binary() is None,
                                 reason="haproxy is not installed (`make haproxy`)")
-GUARDED = {"EFFORT_OVERLOAD_GUARD": "true", "EFFORT_GUARD_MAX_IN_FLIGHT": "1"}
+GUARDED = {"EFFORT_OVERLOAD_GUARD": "true", "EFFORT_GUARD_MAX_IN_FLIGHT": "1",
+           "EFFORT_GUARD_MAX_QUEUED": "2"}
 BURST = 60
 
 
@@ -81,7 +82,7 @@ def test_score_beyond_the_limit_is_shed_with_error_info_and_health_passes(
         assert status is not None and "at the overload guard" in status.message
         info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
         assert status.details[0].Unpack(info) and status.details[1].Unpack(retry)
-        assert (info.reason, info.metadata["limit"]) == ("OVERLOADED", "in_flight")
+        assert (info.reason, info.metadata["limit"]) == ("OVERLOADED", "queue")
         assert retry.retry_delay.ToMilliseconds() == 50
         # The guard counts exactly its sheds; the server answered exactly the admitted calls.
         assert served.metric("effort_guard_shed_total") == codes["RESOURCE_EXHAUSTED"]

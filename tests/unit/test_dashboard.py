@@ -45,7 +45,7 @@ COUNTERS_AND_GAUGES = {
     "effort_feature_store_errors_total", "effort_feature_store_circuit_open",
     "effort_auth_failures_total", "effort_build_info", "effort_feature_drift_psi",
     "effort_score_drift_psi", "effort_drift_window_rows", "effort_guard_shed_total",
-    "effort_guard_score_in_flight"}
+    "effort_guard_score_in_flight", "effort_guard_score_queued"}
 EXPORTED = COUNTERS_AND_GAUGES | {f"{name}{suffix}" for name in HISTOGRAMS
                                  for suffix in ("_bucket", "_sum", "_count")}
 # Charted through another metric: grpc_server_handled_total counts the same calls, with a code.

@@ -10,8 +10,8 @@ from service.guard_config import SCORE_PATH, GuardConfig, render, shed_reply
 
 def _config(**changes: object) -> GuardConfig:
     values: dict[str, object] = dict(
-        listen_host="0.0.0.0", listen_port=50051, backend_ports=(41001, 41002), max_in_flight=6,
-        stats_socket=Path("/run/g/stats.sock"), shed_reply=Path("/run/g/shed.http"))
+        listen_host="0.0.0.0", listen_port=50051, backend_ports=(41001, 41002), max_in_flight=2,
+        max_queued=6, stats_socket=Path("/run/g/stats.sock"), shed_reply=Path("/run/g/shed.http"))
     values.update(changes)
     return GuardConfig(**values)  # type: ignore[arg-type]
 
@@ -31,21 +31,22 @@ def test_the_shed_answer_is_resource_exhausted_with_error_info_and_retry_info() 
     status = status_pb2.Status.FromString(base64.b64decode(headers["grpc-status-details-bin"]))
     assert status.code == code_pb2.RESOURCE_EXHAUSTED
     assert status.message == headers["grpc-message"]
-    assert "6 Score calls in progress at the overload guard" in status.message
+    assert "6 Score calls waiting at the overload guard" in status.message
     info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
     assert [detail.Unpack(info) or detail.Unpack(retry) for detail in status.details] == [True, True]
     assert (info.reason, info.domain, dict(info.metadata)) == (
-        "OVERLOADED", "effort.v1", {"limit": "in_flight"})
+        "OVERLOADED", "effort.v1", {"limit": "queue"})
     assert retry.retry_delay.ToMilliseconds() == 50
 
 
 def test_only_score_is_limited_and_every_server_is_behind_both_backends() -> None:
     text = render(_config())
     assert f"acl score path {SCORE_PATH}" in text
-    assert "acl score_full be_conn(score) ge 6" in text
+    assert "acl score_full queue(score) ge 6" in text
     assert "if score score_full" in text
-    assert text.count("server effort0 127.0.0.1:41001 proto h2") == 2
-    assert text.count("server effort1 127.0.0.1:41002 proto h2") == 2
+    for n, port in enumerate((41001, 41002)):
+        assert text.count(f"server effort{n} 127.0.0.1:{port} proto h2 maxconn 2\n") == 1
+        assert text.count(f"server effort{n} 127.0.0.1:{port} proto h2\n") == 1
     assert "bind 0.0.0.0:50051 proto h2" in text
 
 
