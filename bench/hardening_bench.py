@@ -35,7 +35,9 @@ DEADLINE_SECONDS = 0.2
 BATCH_SIZE = 10_000
 PROBE_RATE = 50.0
 OVERLOAD = 4.0
+PROBE_SECONDS = 16  # 800 probe calls: p99 is the 8th slowest
 GUARD_LIMIT = Settings.model_fields["guard_max_in_flight"].default
+GUARD_QUEUE = Settings.model_fields["guard_max_queued"].default
 
 
 def _scores_at_fixed_rate(address: str) -> tuple[list[float], int]:
@@ -130,7 +132,7 @@ def overload(address: str, metrics_port: int, capacity: float) -> None:
     what it answered. h2load, in C, offers the full 4x where a Python generator on the same
     cores could not (BENCHMARKS.md)."""
     _probe(address, 2)  # warm-up
-    unloaded, _ = _probe(address, 8)
+    unloaded, _ = _probe(address, PROBE_SECONDS)
     print(f"  unloaded (probe at {PROBE_RATE:.0f}/s): p50 {_p(unloaded, 50):.2f} ms, p99 "
           f"{_p(unloaded, 99):.2f} ms; capacity {capacity:,.0f} calls/s (8 in flight, "
           "no guard)")
@@ -140,11 +142,12 @@ def overload(address: str, metrics_port: int, capacity: float) -> None:
         return
     offered = OVERLOAD * capacity
     flooded: list[FloodResult] = []
-    flooder = threading.Thread(target=lambda: flooded.append(flood(address, offered, 12)))
+    flooder = threading.Thread(target=lambda: flooded.append(
+        flood(address, offered, PROBE_SECONDS + 4)))
     answered_before = _score_answers(metrics_port)
     flooder.start()
     time.sleep(2)
-    admitted, refused = _probe(address, 8)
+    admitted, refused = _probe(address, PROBE_SECONDS)
     flooder.join()
     answered = _score_answers(metrics_port) - answered_before - len(admitted)
     codes = ", ".join(f"{code} {count}" for code, count in refused.most_common()) or "none"
@@ -183,7 +186,8 @@ def run(store: str, env: dict[str, str]) -> None:
         return
     guarded = {**env, "EFFORT_OVERLOAD_GUARD": "true"}
     with _server(guarded) as (address, metrics_port):
-        print(f" with the overload guard (HAProxy, {GUARD_LIMIT} Score calls in flight):")
+        print(f" with the overload guard (HAProxy, {GUARD_LIMIT} Score calls at a time per server, "
+              f"{GUARD_QUEUE} waiting):")
         overload(address, metrics_port, capacity)
 
 

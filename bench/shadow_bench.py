@@ -1,10 +1,12 @@
 """Measures what a shadow challenger scoring every call costs the champion's Score latency.
 
-Starts two `effort serve` on the demo data (a copy of var/models), one without a shadow and one
-with SHADOW naming a challenger and EFFORT_SHADOW_SHARE=1.0, then times sequential Score calls
-against each in alternating blocks, so that both see the same machine. The challenger is the
-demo model under another version with the thresholds its table fits for a 20% senior share
-(the demo's target is 15%): the same scores, other tiers for some contacts.
+Starts one `effort serve` on the demo data (a copy of var/models) with EFFORT_SHADOW_SHARE=1.0
+and times sequential Score calls in blocks, turning SHADOW on and off between blocks (`effort
+models shadow`, seen by the server within its poll interval), so that both arms run in the same
+process on the same machine: two servers, one with a shadow and one without, differed by up to
+10% in p99 with the same code. The challenger is the demo model under another version with the
+thresholds its table fits for a 20% senior share (the demo's target is 15%): the same scores,
+other tiers for some contacts.
 """
 
 import json
@@ -25,10 +27,11 @@ from score_bench import CUSTOMERS, start_server
 
 from effort.v1 import scoring_service_pb2 as pb
 from effort.v1 import scoring_service_pb2_grpc as pb_grpc
-from training.registry import current_version, shadow
+from training.registry import current_version, shadow, shadow_off
 
-CALLS = 2000
+CALLS = 4000  # per arm: p99 is the 40th slowest
 BLOCK = 250
+POLL_SECONDS = 0.2
 CHALLENGER = "shadow-bench"
 CHALLENGER_SHARE = 0.20
 
@@ -51,9 +54,25 @@ def serve(models_dir: Path, log_dir: Path) -> tuple[subprocess.Popen[bytes], int
     """`effort serve` over `models_dir`: (process, gRPC port, metrics port)."""
     port, metrics_port = free_port(), free_port()
     os.environ.update({"EFFORT_MODELS_DIR": str(models_dir), "EFFORT_SHADOW_SHARE": "1.0",
-                       "EFFORT_PREDICTION_LOG_DIR": str(log_dir)})
+                       "EFFORT_PREDICTION_LOG_DIR": str(log_dir),
+                       "EFFORT_MODEL_POLL_SECONDS": str(POLL_SECONDS)})
     process, _ = start_server(port, metrics_port)
     return process, port, metrics_port
+
+
+def set_shadow(models_dir: Path, metrics_port: int, on: bool) -> None:
+    """Turns SHADOW on or off and waits until the server has seen it."""
+    if on:
+        shadow(models_dir, CHALLENGER)
+    else:
+        shadow_off(models_dir)
+    wanted = f'effort_shadow_info{{version="{CHALLENGER}"}}'
+    deadline = time.monotonic() + 30
+    while metric_samples(metrics_port, "effort_shadow_info").get(wanted, 0.0) != float(on):
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not follow SHADOW within 30 s")
+        time.sleep(POLL_SECONDS / 2)
+    time.sleep(POLL_SECONDS)  # a block starts between polls
 
 
 def timed_block(stub: pb_grpc.ScoringServiceStub, start: int, calls: int) -> list[float]:
@@ -83,34 +102,29 @@ def main() -> None:
     if version is None:
         raise SystemExit("no demo model: run `make demo` first")
     with tempfile.TemporaryDirectory(prefix="shadow-bench-") as tmp:
-        plain_dir, shadow_dir = Path(tmp) / "plain", Path(tmp) / "shadowed"
-        for folder in (plain_dir, shadow_dir):
-            shutil.copytree(source, folder)
-        challenger_copy(shadow_dir, version)
-        shadow(shadow_dir, CHALLENGER)
-        plain, plain_port, _ = serve(plain_dir, Path(tmp) / "plain-log")
-        shadowed, shadow_port, metrics_port = serve(shadow_dir, Path(tmp) / "shadow-log")
+        models_dir = Path(tmp) / "models"
+        shutil.copytree(source, models_dir)
+        challenger_copy(models_dir, version)
+        server, port, metrics_port = serve(models_dir, Path(tmp) / "log")
+        arms = {"no shadow": False, "shadow, share 1.0": True}
         try:
-            with grpc.insecure_channel(f"127.0.0.1:{plain_port}") as a, \
-                    grpc.insecure_channel(f"127.0.0.1:{shadow_port}") as b:
-                stubs = {"no shadow": pb_grpc.ScoringServiceStub(a),
-                         "shadow, share 1.0": pb_grpc.ScoringServiceStub(b)}
-                for stub in stubs.values():
-                    timed_block(stub, 0, 200)  # warm-up
-                latencies: dict[str, list[float]] = {name: [] for name in stubs}
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.ScoringServiceStub(channel)
+                timed_block(stub, 0, 200)  # warm-up
+                latencies: dict[str, list[float]] = {name: [] for name in arms}
                 for start in range(0, CALLS, BLOCK):
-                    for name, stub in stubs.items():
+                    for name, on in arms.items():
+                        set_shadow(models_dir, metrics_port, on)
                         latencies[name] += timed_block(stub, start, BLOCK)
             agreement = metric_samples(metrics_port, "effort_shadow_tier_agreement_total")
             seconds = metric_samples(metrics_port, "effort_shadow_seconds")
             dropped = metric_samples(metrics_port, "effort_shadow_dropped_total")
             difference = metric_samples(metrics_port, "effort_shadow_churn_risk_difference")
         finally:
-            for process in (plain, shadowed):
-                process.terminate()
-                process.wait(timeout=30)
+            server.terminate()
+            server.wait(timeout=30)
     print(f"Shadow challenger cost on the SYNTHETIC demo ({CALLS:,} sequential Score calls per "
-          f"server, alternating blocks of {BLOCK})")
+          f"arm in one server, SHADOW on and off in alternating blocks of {BLOCK})")
     p99 = {}
     for name, values in latencies.items():
         q = statistics.quantiles(values, n=100)
