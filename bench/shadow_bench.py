@@ -27,6 +27,7 @@ from score_bench import CUSTOMERS, start_server
 
 from effort.v1 import scoring_service_pb2 as pb
 from effort.v1 import scoring_service_pb2_grpc as pb_grpc
+from service.shadow import GATHER_SECONDS
 from training.registry import current_version, shadow, shadow_off
 
 CALLS = 4000  # per arm: p99 is the 40th slowest
@@ -72,7 +73,9 @@ def set_shadow(models_dir: Path, metrics_port: int, on: bool) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("the server did not follow SHADOW within 30 s")
         time.sleep(POLL_SECONDS / 2)
-    time.sleep(POLL_SECONDS)  # a block starts between polls
+    # The last pass of the previous arm (the thread gathers calls for GATHER_SECONDS) ends
+    # before the block starts.
+    time.sleep(POLL_SECONDS + 2 * GATHER_SECONDS)
 
 
 def timed_block(stub: pb_grpc.ScoringServiceStub, start: int, calls: int) -> list[float]:
