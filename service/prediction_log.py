@@ -57,6 +57,10 @@ from service.scorer import ScoreResult
 log = logging.getLogger(__name__)
 
 FLUSH_ROWS = 5_000
+# The writer builds a file's table TABLE_PIECE_ROWS answers at a time (about 0.5 ms of Python
+# each) and lets the interpreter lock go between pieces, so that the serving loop never waits
+# for a whole file's conversion (7-12 ms per 5,000 answers).
+TABLE_PIECE_ROWS = 256
 FLUSH_SECONDS = 5.0
 # About 2-3 KB per queued row (its ScoreResult, reasons and model input): some 50 MB at most, and
 # several seconds of a process's peak traffic while a write is slow.
@@ -78,6 +82,26 @@ class Call(NamedTuple):
     request_id: str
     logged_at_us: int  # Unix time in microseconds, when the answer was made
     results: Sequence[ScoreResult]
+    first_index: int = 0  # the batch index of results[0] (a piece of a larger call)
+
+
+def pieces(calls: Sequence[Call], rows: int) -> list[list[Call]]:
+    """The calls cut into groups of at most `rows` answers, in order; a call larger than that is
+    cut too, each part keeping its answers' batch indexes."""
+    groups: list[list[Call]] = [[]]
+    room = rows
+    for call in calls:
+        start = 0
+        while start < len(call.results):
+            if room == 0:
+                groups.append([])
+                room = rows
+            taken = call.results[start:start + room]
+            groups[-1].append(Call(call.request_id, call.logged_at_us, taken,
+                                   call.first_index + start))
+            start += len(taken)
+            room -= len(taken)
+    return [group for group in groups if group]
 
 
 def _weight(item: Call | None) -> int:
@@ -204,7 +228,11 @@ class PredictionLog:
             name = f"{self._prefix}-{self._sequence:06d}.parquet"
             staging = folder / f".{name}.tmp"
             try:
-                table = log_table(day_calls)
+                tables = []
+                for group in pieces(day_calls, TABLE_PIECE_ROWS):
+                    tables.append(log_table(group))
+                    time.sleep(0)  # the serving loop may take the interpreter lock here
+                table = pa.concat_tables(tables)
                 folder.mkdir(parents=True, exist_ok=True)
                 pq.write_table(table, staging)
                 os.replace(staging, folder / name)
@@ -235,7 +263,9 @@ def log_table(calls: Sequence[Call]) -> pa.Table:
     columns: dict[str, Any] = {
         CUSTOMER_ID: [r.customer_id for r in results],
         CONTACT_ID: [r.contact_id for r in results],
-        BATCH_INDEX: np.concatenate([np.arange(n, dtype=np.int32) for n in sizes]),
+        BATCH_INDEX: np.concatenate([np.arange(call.first_index, call.first_index + n,
+                                               dtype=np.int32)
+                                     for call, n in zip(calls, sizes, strict=True)]),
         MODEL_VERSION: [r.model_version for r in results],
         EFFORT_SCORE: np.array([r.effort_score for r in results], dtype=np.float64),
         CHURN_RISK: np.array([r.churn_risk for r in results], dtype=np.float64),

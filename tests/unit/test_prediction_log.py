@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 
 from features.catalog import FEATURE_NAMES, FEATURE_VIEW_NAME, MODEL_FEATURES, REQUEST_FEATURE_NAMES
 from features.prediction_log_schema import (
+    BATCH_INDEX,
     FEATURE_COLUMNS,
     LOG_DATE,
     LOG_TIMESTAMP,
@@ -24,7 +25,7 @@ from features.prediction_log_schema import (
     SCHEMA,
     open_log,
 )
-from service.prediction_log import PredictionLog, sampled
+from service.prediction_log import Call, PredictionLog, log_table, pieces, sampled
 from service.reasons import Reason, ScoreKind
 from service.scorer import ScoreResult
 from service.servicers import REQUEST_ID_KEY, request_id
@@ -263,3 +264,16 @@ def test_settings_turn_the_log_off_with_an_empty_folder(monkeypatch: pytest.Monk
     monkeypatch.setenv("EFFORT_PREDICTION_LOG_SHARE", "1.5")
     with pytest.raises(ValueError, match="prediction_log_share"):
         Settings(_env_file=None)
+
+
+def test_a_file_built_in_pieces_equals_the_file_built_whole() -> None:
+    """The writer cuts calls into pieces (a 10-answer batch across two); batch indexes and
+    order survive."""
+    batch = Call("batch", 1_700_000_000_000_000, [_result(f"C{n:06d}") for n in range(10)])
+    single = Call("one", 1_700_000_000_000_001, [_result("C999999")])
+    groups = pieces([single, batch], 4)
+    assert [sum(len(call.results) for call in group) for group in groups] == [4, 4, 3]
+    whole = log_table([single, batch])
+    built = pa.concat_tables([log_table(group) for group in groups])
+    assert built.equals(whole)
+    assert built.column(BATCH_INDEX).to_pylist() == [0, *range(10)]
