@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+from prometheus_client.parser import text_string_to_metric_families
 
 from effort.v1 import scoring_service_pb2 as spb
 from effort.v1 import scoring_service_pb2_grpc as sgrpc
@@ -64,7 +66,7 @@ async def _burst(address: str) -> tuple[Counter[str], list[grpc.aio.AioRpcError]
                                         *(health(channel) for channel in channels))
     finally:
         for channel in channels:
-            await channel.close()
+            await channel.close(None)
     scores, healths = outcomes[:BURST], outcomes[BURST:]
     refused = [outcome for outcome in scores if isinstance(outcome, grpc.aio.AioRpcError)]
     codes = Counter("OK" if outcome == "OK" else outcome.code().name  # type: ignore[union-attr]
@@ -89,6 +91,11 @@ def test_score_beyond_the_limit_is_shed_with_error_info_and_health_passes(
         served.wait_metric("grpc_server_handled_total", codes["OK"], grpc_method="Score",
                            grpc_code="OK")
         assert served.metric("effort_shed_total") == 0  # none reached the server's own limit
+        page = urllib.request.urlopen(f"http://127.0.0.1:{served.metrics_port}/metrics",
+                                      timeout=10).read().decode()
+        assert {"effort_guard_score_in_flight", "effort_guard_score_queued"} <= {
+            sample.name for family in text_string_to_metric_families(page)
+            for sample in family.samples}
         # Batches are not limited by the guard: one passes while Scores are refused.
         with grpc.insecure_channel(served.address) as channel:
             batch = sgrpc.ScoringServiceStub(channel).ScoreBatch(spb.ScoreBatchRequest(
@@ -115,3 +122,16 @@ def test_a_guard_that_dies_stops_the_server_loudly(demo_world: DemoWorld, tmp_pa
         assert "the overload guard (HAProxy) exited" in served.log_text()
     finally:
         served.stop()
+
+
+def test_worker_processes_each_get_a_port_behind_the_guard(demo_world: DemoWorld,
+                                                           tmp_path: Path) -> None:
+    with served_process(demo_world, tmp_path, {**GUARDED, "EFFORT_WORKERS": "2"}) as served:
+        ports = set(re.findall(r"serving model \S+ on 127\.0\.0\.1:(\d+)", served.log_text()))
+        assert len(ports) == 2 and str(served.port) not in ports, served.log_text()
+        codes, _, healths = asyncio.run(_burst(served.address))
+        assert set(codes) == {"OK", "RESOURCE_EXHAUSTED"}, codes
+        assert healths == [health_pb2.HealthCheckResponse.SERVING] * 4
+        assert served.metric("effort_guard_shed_total") == codes["RESOURCE_EXHAUSTED"]
+        haproxy = _haproxy_pid(served)
+    wait_until(lambda: not _alive(haproxy), 10, "HAProxy to exit")
