@@ -74,12 +74,16 @@ class OverloadGuard:
             self._scratch / "stats.sock", self._scratch / "shed.http",
             self._scratch / "server.pem" if self._tls else None,
             self._scratch / "client-ca.pem" if self._tls and self._tls.client_ca else None)
-        self.config.shed_reply.write_bytes(shed_reply(max_queued))
-        if self._tls is not None:
-            self._write_tls(self._tls)
         self._config_file = self._scratch / "haproxy.cfg"
-        self._config_file.write_text(render(self.config))
-        self._check_config()
+        try:
+            self.config.shed_reply.write_bytes(shed_reply(max_queued))
+            if self._tls is not None:
+                self._write_tls(self._tls)
+            self._config_file.write_text(render(self.config))
+            self._check_config()
+        except BaseException:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            raise
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = False
         self._tls_poller = Poller(self._check_tls, TLS_POLL_SECONDS, "guard-tls")

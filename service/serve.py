@@ -49,7 +49,12 @@ def serve(settings: Settings) -> None:
         serve_workers(settings, stopped, guard, worker_ports)
         return
     start_http_server(settings.metrics_port, addr=settings.metrics_bind_host)
-    running = create_server(settings)
+    try:
+        running = create_server(settings)
+    except BaseException:
+        if guard is not None:
+            guard.stop()  # not started yet: removes its files
+        raise
     try:
         if guard is not None:
             guard.start()
