@@ -127,8 +127,12 @@ def test_a_guard_that_dies_stops_the_server_loudly(demo_world: DemoWorld, tmp_pa
 def test_worker_processes_each_get_a_port_behind_the_guard(demo_world: DemoWorld,
                                                            tmp_path: Path) -> None:
     with served_process(demo_world, tmp_path, {**GUARDED, "EFFORT_WORKERS": "2"}) as served:
-        ports = set(re.findall(r"serving model \S+ on 127\.0\.0\.1:(\d+)", served.log_text()))
-        assert len(ports) == 2 and str(served.port) not in ports, served.log_text()
+        def ports() -> set[str]:
+            return set(re.findall(r"serving model \S+ on 127\.0\.0\.1:(\d+)", served.log_text()))
+
+        # A worker may write its line just after its port accepts, which is what the guard waits for.
+        wait_until(lambda: len(ports()) == 2, 15, "both workers' lines")
+        assert str(served.port) not in ports(), served.log_text()
         codes, _, healths = asyncio.run(_burst(served.address))
         assert set(codes) == {"OK", "RESOURCE_EXHAUSTED"}, codes
         assert healths == [health_pb2.HealthCheckResponse.SERVING] * 4
