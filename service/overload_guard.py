@@ -12,7 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from service.guard_config import GuardConfig, render, shed_reply
+from service.guard_metrics import GuardCollector
 from service.polling import Poller
 from service.settings import Settings
 from service.tls import TlsFiles, files_stamp, read_checked, tls_files
@@ -103,8 +106,9 @@ class OverloadGuard:
             raise GuardError(f"the overload guard's HAProxy configuration was refused: "
                              f"{_alerts(checked.stderr + checked.stdout)}")
 
-    def start(self) -> None:
-        """Starts HAProxy and waits until it listens; GuardError when it does not."""
+    def start(self, registry: CollectorRegistry) -> None:
+        """Starts HAProxy, waits until it listens (GuardError when it does not) and puts its
+        counters on `registry`, the metrics page's."""
         errors = (self._scratch / "haproxy.log").open("wb")
         self._process = subprocess.Popen(
             [self._binary, "-W", "-db", "-f", str(self._config_file)],
@@ -126,6 +130,7 @@ class OverloadGuard:
             self.stop()
             raise GuardError(f"the overload guard (HAProxy) did not listen on port "
                              f"{self.config.listen_port} within {START_SECONDS:.0f} s")
+        registry.register(GuardCollector(self.config.stats_socket))
         threading.Thread(target=self._watch, name="guard-watch", daemon=True).start()
         self._tls_poller.start()
         log.info("overload guard (HAProxy pid %d) on %s:%d: %d Score calls at a time per "

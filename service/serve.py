@@ -5,7 +5,6 @@ import logging
 from prometheus_client import REGISTRY, start_http_server
 
 from service.exposure import ensure_safe_exposure
-from service.guard_metrics import GuardCollector
 from service.logs import configure_logging
 from service.overload_guard import OverloadGuard, free_loopback_port
 from service.server import create_server, ensure_port_free
@@ -57,8 +56,7 @@ def serve(settings: Settings) -> None:
         raise
     try:
         if guard is not None:
-            guard.start()
-            REGISTRY.register(GuardCollector(guard.config.stats_socket))
+            guard.start(REGISTRY)
         port = running.port if guard is None else guard.config.listen_port
         print(f"Effort serving model {running.scorer.bundle.version}: gRPC on port {port}"
               f"{' through the overload guard' if guard else ''}, metrics on "

@@ -23,7 +23,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from service.guard_metrics import GuardCollector
 from service.logs import configure_logging
 from service.overload_guard import GuardError, OverloadGuard
 from service.server import create_server
@@ -84,8 +83,7 @@ def serve_workers(settings: Settings, stopped: threading.Event,
     try:
         if guard is not None:
             _wait_listening(ports, workers)
-            guard.start()
-            registry.register(GuardCollector(guard.config.stats_socket))
+            guard.start(registry)
         port = settings.grpc_port if guard is None else guard.config.listen_port
         print(f"Effort serving with {settings.workers} worker processes: gRPC on port {port}"
               f"{' through the overload guard' if guard else ''}, metrics on http://"
