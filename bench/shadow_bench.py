@@ -30,7 +30,7 @@ from effort.v1 import scoring_service_pb2_grpc as pb_grpc
 from service.shadow import GATHER_SECONDS
 from training.registry import current_version, shadow, shadow_off
 
-CALLS = 4000  # per arm: p99 is the 40th slowest
+CALLS = 8000  # per arm: p99 is the 80th slowest
 BLOCK = 250
 POLL_SECONDS = 0.2
 CHALLENGER = "shadow-bench"

@@ -104,26 +104,26 @@ def pieces(calls: Sequence[Call], rows: int) -> list[list[Call]]:
     return [group for group in groups if group]
 
 
-def _weight(item: Call | None) -> int:
-    return 1 if item is None else max(1, len(item.results))
+def _weight(item: list[Call] | None) -> int:
+    return 1 if item is None else sum(max(1, len(call.results)) for call in item)
 
 
-class CallQueue(queue.Queue[Call | None]):
-    """A queue bounded by rows, not calls: a batch of 10,000 customers weighs 10,000. None (the
-    stop sign) weighs 1."""
+class CallQueue(queue.Queue[list[Call] | None]):
+    """A queue of lists of calls (handed over together, one wake-up for the taker), bounded by
+    rows, not calls: a batch of 10,000 customers weighs 10,000. None (the stop sign) weighs 1."""
 
     def _init(self, maxsize: int) -> None:
-        self.queue: deque[Call | None] = deque()
+        self.queue: deque[list[Call] | None] = deque()
         self.rows = 0
 
     def _qsize(self) -> int:
         return self.rows
 
-    def _put(self, item: Call | None) -> None:
+    def _put(self, item: list[Call] | None) -> None:
         self.queue.append(item)
         self.rows += _weight(item)
 
-    def _get(self) -> Call | None:
+    def _get(self) -> list[Call] | None:
         item = self.queue.popleft()
         self.rows -= _weight(item)
         return item
@@ -163,11 +163,26 @@ class PredictionLog:
         if not self._closed:
             at = self._clock() // 1000 if logged_at_us is None else logged_at_us
             try:
-                self._queue.put_nowait(Call(request_id, at, results))
+                self._queue.put_nowait([Call(request_id, at, results)])
                 return
             except queue.Full:
                 pass
         metrics.PREDICTION_LOG_DROPPED["queue_full"].inc(len(results))
+
+    def submit_calls(self, calls: Sequence[Call]) -> None:
+        """Queues the sampled ones of several calls in one item, so the writer wakes once for
+        them rather than once per call (the shadow hands over a pass of calls at a time); never
+        blocks, and drops them all, counted, when the queue is full or the log closed."""
+        kept = [call for call in calls if call.results and sampled(call.request_id, self.share)]
+        if not kept:
+            return
+        if not self._closed:
+            try:
+                self._queue.put_nowait(kept)
+                return
+            except queue.Full:
+                pass
+        metrics.PREDICTION_LOG_DROPPED["queue_full"].inc(sum(len(call.results) for call in kept))
 
     def close(self, timeout: float = CLOSE_SECONDS) -> None:
         """Writes what is queued and stops the writer; call it once calls have finished."""
@@ -186,11 +201,11 @@ class PredictionLog:
             calls = []
             while True:
                 try:
-                    call = self._queue.get_nowait()
+                    queued = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if call is not None:
-                    calls.append(call)
+                if queued is not None:
+                    calls.extend(queued)
             self._write(calls)
 
     def _run(self) -> None:
@@ -200,17 +215,17 @@ class PredictionLog:
         while True:
             wait = None if not calls else max(0.0, due - time.monotonic())
             try:
-                call = self._queue.get(timeout=wait)
+                arrived = self._queue.get(timeout=wait)
             except queue.Empty:
                 pass  # the buffered rows are due
             else:
-                if call is None:
+                if arrived is None:
                     self._write(calls)
                     return
                 if not calls:
                     due = time.monotonic() + self._flush_seconds
-                calls.append(call)
-                rows += len(call.results)
+                calls.extend(arrived)
+                rows += sum(len(one.results) for one in arrived)
             if calls and (rows >= self._flush_rows or time.monotonic() >= due):
                 self._write(calls)
                 calls, rows = [], 0

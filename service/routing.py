@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -29,7 +29,8 @@ from features.domain import COMPLAINT_UNACKNOWLEDGED
 from service.models import ModelBundle, Thresholds
 from service.reasons import Reason, ScoreKind
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
+# Applied to one value (decide) and to a column of rows (seniors).
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq, "!=": operator.ne, ">=": operator.ge, ">": operator.gt, "<=": operator.le,
     "<": operator.lt}
 
@@ -105,3 +106,15 @@ class Router:
         senior = (effort >= self.thresholds.effort_score or churn >= self.thresholds.churn_risk
                   or bool(reasons))
         return Decision(senior, value_at_risk, reasons)
+
+    def seniors(self, matrix: np.ndarray, effort: np.ndarray, churn: np.ndarray) -> np.ndarray:
+        """The tier `decide` gives each row (True is senior), for many rows at once: the shadow
+        challenger needs the tiers only, and a pass of them holds the interpreter lock briefly."""
+        senior = (effort >= self.thresholds.effort_score) | (churn >= self.thresholds.churn_risk)
+        for rule, k, compare in self._rules:
+            column = matrix[:, k]
+            senior |= ~np.isnan(column) & compare(column, rule.value)
+        if self._value_at_risk_senior is not None and self._value_position is not None:
+            value = matrix[:, self._value_position]
+            senior |= ~np.isnan(value) & (churn * value >= self._value_at_risk_senior)
+        return np.asarray(senior, dtype=bool)

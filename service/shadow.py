@@ -36,6 +36,9 @@ PASS_CALLS = 1024  # most calls scored in one pass
 # thread took the lock for about 50 us while the serving loop was sending that call's answer,
 # and the champion's p99 rose 12% (bench/shadow_bench.py); in passes, a row costs about a
 # quarter as much, and a Score waits at most one chunk, in one pass out of GATHER_SECONDS.
+# Everything a pass does under the lock is cut in chunks: its tiers are vectorised, its metrics
+# observed chunk by chunk, and its calls reach the prediction log in one hand-over (one call at
+# a time, the writer woke once per call and the two threads passed the lock to and fro).
 GATHER_SECONDS = 0.2
 CHUNK_ROWS = 32
 
@@ -87,7 +90,7 @@ class ShadowScorer:
                 or not sampled(request_id, self.share)):
             return False
         try:
-            self._queue.put_nowait(Call(request_id, time.time_ns() // 1000, results))
+            self._queue.put_nowait([Call(request_id, time.time_ns() // 1000, results)])
         except queue.Full:
             metrics.SHADOW_DROPPED.inc()
             return False
@@ -110,24 +113,23 @@ class ShadowScorer:
 
     def _run(self) -> None:
         while True:
-            calls = [self._queue.get()]
-            if calls[-1] is not None:
+            items = [self._queue.get()]
+            if items[-1] is not None:
                 time.sleep(GATHER_SECONDS)  # one wake-up per pass, not one per call
-            while calls[-1] is not None and len(calls) < PASS_CALLS:
+            while items[-1] is not None and len(items) < PASS_CALLS:
                 try:
-                    calls.append(self._queue.get_nowait())
+                    items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            answered = [call for call in calls if call is not None]
+            answered = [call for item in items if item is not None for call in item]
             try:
                 self.score([call.results for call in answered])
             except Exception:  # a challenger fault must never lose the champion's answers
                 log.exception("shadow challenger failed; %d calls' answers are logged without "
                               "challenger scores", len(answered))
             if self._log is not None:
-                for call in answered:
-                    self._log.submit(call.request_id, call.results, call.logged_at_us)
-            if calls[-1] is None:
+                self._log.submit_calls(answered)  # one hand-over: the writer wakes once
+            if items[-1] is None:
                 return
 
     def score(self, calls: Sequence[Sequence[ScoreResult]]) -> None:
@@ -139,28 +141,32 @@ class ShadowScorer:
         if challenger is None or not modelled:
             return
         started = time.perf_counter()
-        version = challenger.bundle.version
-        pairs = []
         for first in range(0, len(modelled), CHUNK_ROWS):
             if first:
                 time.sleep(0)  # the serving loop may take the interpreter lock here
-            chunk = modelled[first:first + CHUNK_ROWS]
-            matrix = np.vstack([r.model_input for r in chunk if r.model_input is not None])
-            effort, churn = challenger.bundle.predict(matrix)
-            for j, result in enumerate(chunk):
-                decision = challenger.router.decide(matrix[j], float(effort[j]), float(churn[j]))
-                pairs.append((result, ChallengerScore(version, float(effort[j]),
-                                                      float(churn[j]), decision.senior)))
+            _score_chunk(challenger, modelled[first:first + CHUNK_ROWS])
         per_row = (time.perf_counter() - started) / len(modelled)
-        for results in calls:
+        for number, results in enumerate(calls, start=1):
             rows = sum(r.model_input is not None for r in results)
             if rows:
                 metrics.SHADOW_SECONDS.observe(per_row * rows)
-        for result, paired in pairs:
-            result.challenger = paired
-            metrics.SHADOW_TIER_AGREEMENT.labels(
-                agreement="same" if paired.senior == result.senior else "different").inc()
-            metrics.SHADOW_CHURN_RISK_DIFFERENCE.observe(abs(paired.churn_risk
-                                                             - result.churn_risk))
-            metrics.SHADOW_EFFORT_SCORE_DIFFERENCE.observe(abs(paired.effort_score
-                                                               - result.effort_score))
+            if number % CHUNK_ROWS == 0:
+                time.sleep(0)
+
+
+def _score_chunk(challenger: _Challenger, chunk: Sequence[ScoreResult]) -> None:
+    """Scores some modelled answers with the challenger, pairs them and observes the
+    differences; the tiers come from one vectorised pass, so the lock is held briefly."""
+    matrix = np.vstack([r.model_input for r in chunk if r.model_input is not None])
+    effort, churn = challenger.bundle.predict(matrix)
+    seniors = challenger.router.seniors(matrix, effort, churn)
+    version = challenger.bundle.version
+    same = 0
+    for result, effort_score, churn_risk, senior in zip(chunk, effort.tolist(), churn.tolist(),
+                                                        seniors.tolist(), strict=True):
+        result.challenger = ChallengerScore(version, effort_score, churn_risk, senior)
+        same += senior == result.senior
+        metrics.SHADOW_CHURN_RISK_DIFFERENCE.observe(abs(churn_risk - result.churn_risk))
+        metrics.SHADOW_EFFORT_SCORE_DIFFERENCE.observe(abs(effort_score - result.effort_score))
+    metrics.SHADOW_TIER_AGREEMENT.labels(agreement="same").inc(same)
+    metrics.SHADOW_TIER_AGREEMENT.labels(agreement="different").inc(len(chunk) - same)

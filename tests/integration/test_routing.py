@@ -12,7 +12,7 @@ from service.actions import ACTIONS, ActionPlanner
 from service.feature_reader import FeastFeatureReader
 from service.models import ModelBundle, load_bundle
 from service.reasons import ScoreKind
-from service.routing import RoutingPolicy
+from service.routing import Router, RoutingPolicy, Rule
 from service.scorer import ScoreInput, Scorer, ScoreResult
 from tests.helpers import SIM_END, DemoWorld
 from training.registry import current_folder
@@ -94,3 +94,23 @@ def test_next_best_action_is_the_best_real_re_score(demo_world: DemoWorld,
             assert served.churn_risk_after <= result.churn_risk - 0.005
 
 
+
+
+@pytest.mark.parametrize("op", ["==", "!=", ">=", ">", "<=", "<"])
+def test_seniors_of_many_rows_are_the_tiers_decide_gives(bundle: ModelBundle, op: str) -> None:
+    """The shadow's vectorised tiers equal the call path's, rules (a missing value never fires,
+    whatever the operator) and value at risk included."""
+    policy = RoutingPolicy(value_at_risk_senior=400.0, rules=[
+        *RoutingPolicy().rules,
+        Rule(code="TRANSFERS", feature="transfers_7d", op=op, value=2, description="test rule")])
+    router = Router(policy, bundle)
+    rng = np.random.default_rng(3)
+    matrix = rng.integers(0, 5, size=(2000, len(bundle.feature_names))).astype(np.float64)
+    matrix[rng.random(matrix.shape) < 0.2] = np.nan
+    matrix[:, bundle.feature_names.index("customer_value")] *= 300.0
+    effort, churn = rng.uniform(0, 100, 2000), rng.uniform(0, 1, 2000)
+    expected = [router.decide(row, e, c).senior
+                for row, e, c in zip(matrix, effort.tolist(), churn.tolist(), strict=True)]
+    seniors = router.seniors(matrix, effort, churn)
+    assert seniors.tolist() == expected
+    assert 0 < seniors.sum() < len(seniors)

@@ -140,6 +140,35 @@ def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
     assert _dropped("queue_full") == dropped + 7
 
 
+def test_calls_handed_over_together_are_written_sampled_or_dropped_together(
+        tmp_path: Path) -> None:
+    """submit_calls (the shadow's pass): each call keeps its own request id and time, sampling
+    is per call, and a full queue drops the whole hand-over, counted by rows."""
+    at = int(DAY_1.timestamp() * 1e6)
+    calls = [Call(f"h{n}", at + n, [_result(f"H{n}"), _result(f"I{n}")]) for n in range(4)]
+    log = PredictionLog(tmp_path / "all", start=False)
+    log.submit_calls(calls)
+    log.close()
+    table = _read(tmp_path / "all")
+    assert sorted(table[REQUEST_ID].unique()) == ["h0", "h1", "h2", "h3"]
+    assert len(table) == 8
+
+    half = PredictionLog(tmp_path / "half", share=0.5, start=False)
+    many = [Call(f"s{n}", at, [_result("S")]) for n in range(200)]
+    half.submit_calls(many)
+    half.close()
+    kept = set(_read(tmp_path / "half")[REQUEST_ID])
+    assert kept == {call.request_id for call in many if sampled(call.request_id, 0.5)}
+
+    full = PredictionLog(tmp_path / "full", queue_rows=3, start=False)
+    dropped = _dropped("queue_full")
+    full.submit_calls(calls[:2])  # 4 rows, taken whole while the queue was not full
+    full.submit_calls(calls[2:])  # the queue is full: both calls' 4 rows dropped
+    assert _dropped("queue_full") == dropped + 4
+    full.close()
+    assert sorted(_read(tmp_path / "full")["customer_id"]) == ["H0", "H1", "I0", "I1"]
+
+
 def test_a_batch_larger_than_the_room_left_is_taken_whole_while_the_queue_is_not_full(
         tmp_path: Path) -> None:
     log = PredictionLog(tmp_path, queue_rows=10, start=False)
