@@ -7,8 +7,10 @@ p99 within 2x of its p99 without them and no Score missing a 200 ms deadline; at
 admitted calls' p99 within 2x of the unloaded p99.
 """
 
+import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import subprocess
 import threading
@@ -183,28 +185,40 @@ def _server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
         process.wait(timeout=60)
 
 
-def run(store: str, env: dict[str, str]) -> None:
+def run(store: str, env: dict[str, str], guard_only: bool = False) -> None:
     print(f"{store} online store (SYNTHETIC demo):", flush=True)
     with _server(env) as (address, metrics_port):
-        batches_beside_scores(address)
+        if not guard_only:
+            batches_beside_scores(address)
         capacity = measure_capacity(address)
-        print(" without the overload guard:")
-        overload(address, metrics_port, capacity)
+        if not guard_only:
+            print(" without the overload guard:")
+            overload(address, metrics_port, capacity)
     if haproxy_binary() is None:
         print(" with the overload guard: skipped, haproxy is not installed (`make haproxy`)")
         return
     guarded = {**env, "EFFORT_OVERLOAD_GUARD": "true"}
+    limit = os.environ.get("EFFORT_GUARD_MAX_IN_FLIGHT", GUARD_LIMIT)
+    queued = os.environ.get("EFFORT_GUARD_MAX_QUEUED", GUARD_QUEUE)
     with _server(guarded) as (address, metrics_port):
-        print(f" with the overload guard (HAProxy, {GUARD_LIMIT} Score calls at a time per server, "
-              f"{GUARD_QUEUE} waiting):")
+        print(f" with the overload guard (HAProxy, {limit} Score calls at a time per server, "
+              f"{queued} waiting):")
         overload(address, metrics_port, capacity)
 
 
 def main() -> None:
-    run("SQLite", {"EFFORT_ONLINE_STORE": "sqlite", "EFFORT_DRAIN_SECONDS": "0"})
-    with redis_online_store() as redis_url:
-        run("Redis", {"EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_URL": redis_url,
-                      "EFFORT_DRAIN_SECONDS": "0"})
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=("sqlite", "redis", "both"), default="both")
+    parser.add_argument("--guard-only", action="store_true", help="only the overload through the "
+                        "guard (its limits from EFFORT_GUARD_MAX_IN_FLIGHT and _QUEUED when set)")
+    args = parser.parse_args()
+    if args.store in ("sqlite", "both"):
+        run("SQLite", {"EFFORT_ONLINE_STORE": "sqlite", "EFFORT_DRAIN_SECONDS": "0"},
+            args.guard_only)
+    if args.store in ("redis", "both"):
+        with redis_online_store() as redis_url:
+            run("Redis", {"EFFORT_ONLINE_STORE": "redis", "EFFORT_REDIS_URL": redis_url,
+                          "EFFORT_DRAIN_SECONDS": "0"}, args.guard_only)
 
 
 if __name__ == "__main__":
