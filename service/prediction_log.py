@@ -153,21 +153,11 @@ class PredictionLog:
         """Starts the writer thread (the constructor does, unless told not to)."""
         self._thread.start()
 
-    def submit(self, request_id: str, results: Sequence[ScoreResult],
-               logged_at_us: int | None = None) -> None:
-        """Queues one call's answers, if the call is sampled; never blocks. When the queue is full
-        (or the log closed) they are dropped and counted in effort_prediction_log_dropped_total.
-        `logged_at_us`: when the answers were made, if not now (the shadow submits them later)."""
-        if not results or not sampled(request_id, self.share):
-            return
-        if not self._closed:
-            at = self._clock() // 1000 if logged_at_us is None else logged_at_us
-            try:
-                self._queue.put_nowait([Call(request_id, at, results)])
-                return
-            except queue.Full:
-                pass
-        metrics.PREDICTION_LOG_DROPPED["queue_full"].inc(len(results))
+    def submit(self, request_id: str, results: Sequence[ScoreResult]) -> None:
+        """Queues one call's answers, made now, if the call is sampled; never blocks. When the
+        queue is full (or the log closed) they are dropped and counted in
+        effort_prediction_log_dropped_total."""
+        self.submit_calls([Call(request_id, self._clock() // 1000, results)])
 
     def submit_calls(self, calls: Sequence[Call]) -> None:
         """Queues the sampled ones of several calls in one item, so the writer wakes once for
