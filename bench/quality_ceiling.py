@@ -21,13 +21,13 @@ Command: `.venv/bin/python bench/quality_ceiling.py var/quality/seed11c` (a few 
 import argparse
 import json
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from live_quality import by_customer, journey_until, parse_labels
 
 from features.catalog import MODEL_FEATURES
 from features.domain import CHURN_HORIZON_DAYS, DAY
@@ -52,23 +52,20 @@ DISTILL_ROUNDS = 600
 
 def events_by_customer(path: Path) -> dict[str, list[Event]]:
     """Each customer's valid events in time order."""
-    out: dict[str, list[Event]] = defaultdict(list)
-    for event in read_events(path):
-        if isinstance(event, Event):
-            out[event.customer_id].append(event)
-    for events in out.values():
-        events.sort(key=lambda e: (e.occurred_at, e.event_id))
-    return out
+    return by_customer([event for event in read_events(path) if isinstance(event, Event)])
 
 
-def model_inputs(events: dict[str, list[Event]], customers: Sequence[str], moments: np.ndarray,
-                 half_life_days: float) -> np.ndarray:
-    """The model input of each (customer, moment), as serving builds it."""
-    matrix = np.empty((len(customers), len(MODEL_FEATURES)))
+def inputs_and_candidates(events: dict[str, list[Event]], customers: Sequence[str],
+                          moments: np.ndarray, half_life_days: float
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Per (customer, moment): the model input as serving builds it, and CANDIDATES."""
+    inputs = np.empty((len(customers), len(MODEL_FEATURES)))
+    candidates = np.zeros((len(customers), len(CANDIDATES)))
     for i, (customer, at) in enumerate(zip(customers, moments, strict=True)):
-        known = [e for e in events.get(customer, []) if e.occurred_at <= at]
-        input_vector(known, at, recorded_contact(known, at), matrix[i], half_life_days)
-    return matrix
+        known = journey_until(events.get(customer, []), at)
+        input_vector(known, at, recorded_contact(known, at), inputs[i], half_life_days)
+        candidates[i] = candidate_features(known, at)
+    return inputs, candidates
 
 
 def _peak_7d(stamps: np.ndarray, anchors: np.ndarray) -> int:
@@ -81,30 +78,25 @@ def _peak_7d(stamps: np.ndarray, anchors: np.ndarray) -> int:
     return int(counts.max())
 
 
-def candidate_features(events: dict[str, list[Event]], customers: Sequence[str],
-                       moments: np.ndarray) -> np.ndarray:
-    """CANDIDATES per (customer, moment), from the events known then."""
-    out = np.zeros((len(customers), len(CANDIDATES)))
-    for i, (customer, at) in enumerate(zip(customers, moments, strict=True)):
-        known = [e for e in events.get(customer, []) if e.occurred_at <= at]
-        contacts = np.array([e.occurred_at for e in known if e.type == ET.EVENT_TYPE_CONTACT])
-        effort = np.array([e.occurred_at for e in known if e.type in _EFFORT_TYPES])
-        anchors = np.concatenate([contacts, effort])
-        anchors = anchors[anchors > at - 90 * DAY]
-        unacknowledged, opened = 0.0, None
-        for event in known:
-            if event.type == ET.EVENT_TYPE_COMPLAINT_OPENED:
-                opened = event.occurred_at
-            elif event.type in _ACKNOWLEDGING and opened is not None:
-                unacknowledged += max(0.0, event.occurred_at - max(opened, at - 60 * DAY))
-                opened = None
-        if opened is not None:
-            unacknowledged += at - max(opened, at - 60 * DAY)
-        recent = contacts[contacts > at - 180 * DAY]
-        episodes = 0 if not len(recent) else 1 + int((np.diff(recent) > 7 * DAY).sum())
-        out[i] = (_peak_7d(contacts, anchors), _peak_7d(np.concatenate([contacts, effort]), anchors),
-                  unacknowledged / DAY, len(recent), episodes)
-    return out
+def candidate_features(known: Sequence[Event], at: float) -> tuple[float, ...]:
+    """CANDIDATES at `at` from the events known then, in time order."""
+    contacts = np.array([e.occurred_at for e in known if e.type == ET.EVENT_TYPE_CONTACT])
+    effort = np.array([e.occurred_at for e in known if e.type in _EFFORT_TYPES])
+    anchors = np.concatenate([contacts, effort])
+    anchors = anchors[anchors > at - 90 * DAY]
+    unacknowledged, opened = 0.0, None
+    for event in known:
+        if event.type == ET.EVENT_TYPE_COMPLAINT_OPENED:
+            opened = event.occurred_at
+        elif event.type in _ACKNOWLEDGING and opened is not None:
+            unacknowledged += max(0.0, event.occurred_at - max(opened, at - 60 * DAY))
+            opened = None
+    if opened is not None:
+        unacknowledged += at - max(opened, at - 60 * DAY)
+    recent = contacts[contacts > at - 180 * DAY]
+    episodes = 0 if not len(recent) else 1 + int((np.diff(recent) > 7 * DAY).sum())
+    return (_peak_7d(contacts, anchors), _peak_7d(np.concatenate([contacts, effort]), anchors),
+            unacknowledged / DAY, len(recent), episodes)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -139,31 +131,27 @@ def main() -> None:
         print(f"  {what}", file=sys.stderr, flush=True)
 
     step("reading the training rows")
-    labels = pd.read_csv(folder / "train" / "labels.csv")
-    labels["at"] = pd.to_datetime(labels["label_time"], format="ISO8601").map(
-        lambda stamp: stamp.timestamp())
-    labels = labels.sort_values(["at", "customer_id"]).reset_index(drop=True)
-    closed = labels["churned"].notna() & (labels["at"] <= labels["at"].max()
-                                          - CHURN_HORIZON_DAYS * DAY)
-    labels = labels[closed].reset_index(drop=True)
-    churned = (labels["churned"].astype(str).str.lower() == "true").to_numpy(dtype=float)
-    customers = labels["customer_id"].astype(str).tolist()
+    labels = parse_labels(pd.read_csv(folder / "train" / "labels.csv", dtype=str,
+                                      keep_default_na=False))
+    labels = labels[labels["churned"].notna() & (labels["at"] <= labels["at"].max()
+                                                 - CHURN_HORIZON_DAYS * DAY)]
+    labels = labels.reset_index(drop=True)
+    customers = labels["customer_id"].tolist()
     trained, _ = split_by_customer(np.ones(len(labels), dtype=bool), customers)
     groups = customer_groups(customers, FOLDS)[trained]
-    train_events = events_by_customer(folder / "train" / "events.jsonl")
-    moments = labels["at"].to_numpy()
-    x_train = model_inputs(train_events, customers, moments, half_life)[trained]
-    c_train = candidate_features(train_events, customers, moments)[trained]
-    y_train, truth_train = churned[trained], labels[trained]["true_churn_probability"].to_numpy()
+    x_all, c_all = inputs_and_candidates(events_by_customer(folder / "train" / "events.jsonl"),
+                                         customers, labels["at"].to_numpy(), half_life)
+    x_train, c_train = x_all[trained], c_all[trained]
+    y_train = labels["churned"].to_numpy()[trained]
+    truth_train = labels["truth"].to_numpy()[trained]
 
     step("reading the live rows")
     rows = pd.read_csv(folder / "live_rows.csv")
-    rows["at"] = pd.to_datetime(rows["label_time"], format="ISO8601").map(
-        lambda stamp: stamp.timestamp())
-    live_events = events_by_customer(folder / "live" / "events.jsonl")
-    live_customers = rows["customer_id"].astype(str).tolist()
-    x_live = model_inputs(live_events, live_customers, rows["at"].to_numpy(), half_life)
-    c_live = candidate_features(live_events, live_customers, rows["at"].to_numpy())
+    moments = pd.to_datetime(rows["label_time"], format="ISO8601").map(
+        lambda stamp: stamp.timestamp()).to_numpy()
+    x_live, c_live = inputs_and_candidates(events_by_customer(folder / "live" / "events.jsonl"),
+                                           rows["customer_id"].astype(str).tolist(), moments,
+                                           half_life)
     y_live = rows["churned"].to_numpy(dtype=float)
     truth_live = rows["true_churn_probability"].to_numpy(dtype=float)
     rule = roc_auc_or_nan(y_live, rows["rule"].to_numpy(dtype=float))
