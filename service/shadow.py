@@ -2,11 +2,13 @@
 
 A sampled call, once answered, puts one record (its request id, the time and the champion's
 ScoreResults, which hold the model input rows the champion built) on a queue bounded by rows; a
-full queue drops the call and counts it, never waits. One daemon thread scores those same rows
-(the calls queued over GATHER_SECONDS in one pass, CHUNK_ROWS at a time) with the challenger's
-models and routing (no feature read), fills each ScoreResult's `challenger`, observes agreement,
-differences and its own time, and then submits the calls to the prediction log: each answer
-reaches the log with its challenger scores, in one row.
+full queue drops the call and counts it, never waits. One daemon thread gathers the calls queued
+over GATHER_SECONDS into one pass and sends their rows to the challenger's own process at idle CPU
+priority (service/challenger_process.py), which scores them with the challenger's models and
+routing (no feature read). The thread fills each ScoreResult's `challenger`, observes agreement,
+differences and the challenger's time, and then submits the calls to the prediction log: each
+answer reaches the log with its challenger scores, in one row. A pass the challenger process
+fails is logged without challenger scores and counted.
 """
 
 import logging
@@ -14,14 +16,14 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from service import metrics
+from service.challenger_process import ChallengerFailed, ChallengerProcess, Scored
 from service.models import ModelBundle
 from service.prediction_log import Call, CallQueue, PredictionLog, sampled
-from service.routing import Router, RoutingPolicy
+from service.routing import RoutingPolicy
 from service.scorer import ChallengerScore, ScoreResult
 
 log = logging.getLogger(__name__)
@@ -31,24 +33,12 @@ log = logging.getLogger(__name__)
 QUEUE_ROWS = 20_000
 CLOSE_SECONDS = 30.0
 PASS_CALLS = 1024  # most calls scored in one pass
-# A pass scores the calls queued over GATHER_SECONDS at once, CHUNK_ROWS rows per model call,
-# letting the interpreter lock go between chunks. Scored one call at a time as they came, the
-# thread took the lock for about 50 us while the serving loop was sending that call's answer,
-# and the champion's p99 rose 12% (bench/shadow_bench.py); in passes, a row costs about a
-# quarter as much, and a Score waits at most one chunk, in one pass out of GATHER_SECONDS.
-# Everything a pass does under the lock is cut in chunks: its tiers are vectorised, its metrics
-# observed chunk by chunk, and its calls reach the prediction log in one hand-over (one call at
-# a time, the writer woke once per call and the two threads passed the lock to and fro).
+# A pass takes the calls queued over GATHER_SECONDS at once: one round trip to the challenger's
+# process, one wake-up of the prediction log's writer. Pairing the answers and observing the
+# metrics is done CHUNK_ROWS rows at a time, letting the interpreter lock go between chunks, so a
+# Score waits for at most one chunk.
 GATHER_SECONDS = 0.2
 CHUNK_ROWS = 32
-
-
-@dataclass(frozen=True)
-class _Challenger:
-    """A challenger bundle with its router, swapped as one."""
-
-    bundle: ModelBundle
-    router: Router
 
 
 class ShadowScorer:
@@ -56,11 +46,11 @@ class ShadowScorer:
 
     def __init__(self, policy: RoutingPolicy | None = None, share: float = 1.0,
                  prediction_log: PredictionLog | None = None, *, queue_rows: int = QUEUE_ROWS,
-                 start: bool = True) -> None:
+                 start: bool = True, process: ChallengerProcess | None = None) -> None:
         self.share = share
-        self._policy = policy or RoutingPolicy()
         self._log = prediction_log
-        self._challenger: _Challenger | None = None
+        self._challenger: ModelBundle | None = None
+        self.process = process or ChallengerProcess(policy or RoutingPolicy())
         self._queue = CallQueue(queue_rows)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="shadow-challenger", daemon=True)
@@ -69,18 +59,17 @@ class ShadowScorer:
 
     @property
     def bundle(self) -> ModelBundle | None:
-        """The challenger in use, None while there is none."""
-        challenger = self._challenger
-        return None if challenger is None else challenger.bundle
+        """The challenger in use (verified in this process), None while there is none."""
+        return self._challenger
 
     def set_bundle(self, bundle: ModelBundle | None) -> None:
-        """Scores with `bundle` from the next queued call on; None stops shadowing."""
-        challenger = None if bundle is None else _Challenger(bundle, Router(self._policy, bundle))
-        previous, self._challenger = self._challenger, challenger
+        """Scores with `bundle` (its folder, loaded again by the challenger's process) from the
+        next pass on; None stops shadowing."""
+        previous, self._challenger = self._challenger, bundle
         if previous is not None:
-            metrics.SHADOW_INFO.labels(version=previous.bundle.version).set(0)
-        if challenger is not None:
-            metrics.SHADOW_INFO.labels(version=challenger.bundle.version).set(1)
+            metrics.SHADOW_INFO.labels(version=previous.version).set(0)
+        if bundle is not None:
+            metrics.SHADOW_INFO.labels(version=bundle.version).set(1)
 
     def offer(self, request_id: str, results: Sequence[ScoreResult]) -> bool:
         """Queues an answered call for the challenger when one is loaded and the call is sampled;
@@ -110,6 +99,7 @@ class ShadowScorer:
             log.error("shadow challenger: the queue did not empty within %.0f s", timeout)
             return
         self._thread.join(timeout)
+        self.process.close()
 
     def _run(self) -> None:
         while True:
@@ -124,28 +114,35 @@ class ShadowScorer:
             answered = [call for item in items if item is not None for call in item]
             try:
                 self.score([call.results for call in answered])
+            except ChallengerFailed as error:
+                metrics.SHADOW_FAILURES.inc()
+                log.error("shadow challenger process failed: %s; %d calls' answers are logged "
+                          "without challenger scores", error, len(answered))
             except Exception:  # a challenger fault must never lose the champion's answers
                 log.exception("shadow challenger failed; %d calls' answers are logged without "
                               "challenger scores", len(answered))
             if self._log is not None:
                 self._log.submit_calls(answered)  # one hand-over: the writer wakes once
             if items[-1] is None:
+                self.process.close()
                 return
 
     def score(self, calls: Sequence[Sequence[ScoreResult]]) -> None:
-        """Fills `challenger` of every modelled answer of the calls (not those from priors) in
-        one pass and observes the shadow metrics, the pass's time shared among the calls by
-        rows; does nothing without a challenger."""
-        challenger = self._challenger
+        """Fills `challenger` of every modelled answer of the calls (not those from priors) with
+        one round trip to the challenger's process and observes the shadow metrics, its time
+        shared among the calls by rows; does nothing without a challenger. Raises
+        ChallengerFailed when the process cannot score them."""
+        bundle = self._challenger
         modelled = [r for results in calls for r in results if r.model_input is not None]
-        if challenger is None or not modelled:
+        if bundle is None or not modelled:
             return
-        started = time.perf_counter()
+        matrix = np.vstack([r.model_input for r in modelled if r.model_input is not None])
+        scored = self.process.score(bundle.folder, bundle.version, matrix)
         for first in range(0, len(modelled), CHUNK_ROWS):
             if first:
                 time.sleep(0)  # the serving loop may take the interpreter lock here
-            _score_chunk(challenger, modelled[first:first + CHUNK_ROWS])
-        per_row = (time.perf_counter() - started) / len(modelled)
+            _pair_chunk(bundle.version, modelled[first:first + CHUNK_ROWS], scored, first)
+        per_row = scored.seconds / len(modelled)
         for number, results in enumerate(calls, start=1):
             rows = sum(r.model_input is not None for r in results)
             if rows:
@@ -154,16 +151,14 @@ class ShadowScorer:
                 time.sleep(0)
 
 
-def _score_chunk(challenger: _Challenger, chunk: Sequence[ScoreResult]) -> None:
-    """Scores some modelled answers with the challenger, pairs them and observes the
-    differences; the tiers come from one vectorised pass, so the lock is held briefly."""
-    matrix = np.vstack([r.model_input for r in chunk if r.model_input is not None])
-    effort, churn = challenger.bundle.predict(matrix)
-    seniors = challenger.router.seniors(matrix, effort, churn)
-    version = challenger.bundle.version
+def _pair_chunk(version: str, chunk: Sequence[ScoreResult], scored: Scored, first: int) -> None:
+    """Pairs some modelled answers with the challenger's scores of the same rows (from row
+    `first` of the pass) and observes the differences and the tier agreement."""
+    end = first + len(chunk)
     same = 0
-    for result, effort_score, churn_risk, senior in zip(chunk, effort.tolist(), churn.tolist(),
-                                                        seniors.tolist(), strict=True):
+    for result, effort_score, churn_risk, senior in zip(
+            chunk, scored.effort[first:end].tolist(), scored.churn[first:end].tolist(),
+            scored.seniors[first:end].tolist(), strict=True):
         result.challenger = ChallengerScore(version, effort_score, churn_risk, senior)
         same += senior == result.senior
         metrics.SHADOW_CHURN_RISK_DIFFERENCE.observe(abs(churn_risk - result.churn_risk))

@@ -1,8 +1,13 @@
 """The shadow challenger on real bundles: paired scores on the champion's own model inputs, priors
-left unpaired, a full queue dropping calls, and SHADOW loaded, refused, or dropped by its loader."""
+left unpaired, a full queue dropping calls, a killed challenger process costing one pass, and
+SHADOW loaded, refused, or dropped by its loader."""
 
 import json
+import os
 import shutil
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +17,7 @@ from prometheus_client import REGISTRY
 from features.catalog import MODEL_FEATURES
 from features.prediction_log_schema import open_log
 from features.store import open_store
+from service.challenger_process import ChallengerProcess
 from service.feature_reader import FeastFeatureReader
 from service.prediction_log import PredictionLog
 from service.reloader import load_served
@@ -131,3 +137,44 @@ def test_the_loader_follows_shadow_and_refuses_a_bad_folder_once(
     assert loader.check() == "loaded"
     assert shadow_off(models_dir) == "challenger-1"
     assert loader.check() == "dropped" and shadowing.bundle is None
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_pass_the_challenger_process_fails_is_logged_unpaired_and_counted(
+        demo_world: DemoWorld, models_dir: Path, tmp_path: Path) -> None:
+    policy = RoutingPolicy()
+    champion = load_served(models_dir, demo_world.version, MODEL_FEATURES, policy, 5)
+    challenger = load_served(models_dir, "challenger-1", MODEL_FEATURES, policy, 5)
+    scorer = Scorer(FeastFeatureReader(open_store(demo_world.repo)), champion)
+
+    def results() -> list[ScoreResult]:  # each call its own answers, as the servicer's
+        return scorer.score_many([ScoreInput(c) for c in CUSTOMERS[:5]])
+
+    log = PredictionLog(tmp_path / "predictions")
+    shadowing = ShadowScorer(policy, 1.0, log, process=ChallengerProcess(policy, retry_seconds=0))
+    shadowing.set_bundle(challenger)
+    failures = _sample("effort_shadow_failures_total")
+    scored = _sample("effort_shadow_seconds_count")
+    assert shadowing.offer("before", results())
+    _wait_for(lambda: _sample("effort_shadow_seconds_count") == scored + 1)
+    pid = shadowing.process.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert shadowing.offer("killed", results())
+    _wait_for(lambda: _sample("effort_shadow_failures_total") == failures + 1)
+    assert shadowing.offer("after", results())  # a new child scores the next pass
+    shadowing.close()
+    log.close()
+
+    rows = open_log(tmp_path / "predictions").to_table().to_pandas()
+    paired = rows.groupby("__request_id")["challenger_model_version"].apply(
+        lambda versions: set(versions.dropna()))
+    assert paired.to_dict() == {"before": {"challenger-1"}, "killed": set(),
+                                "after": {"challenger-1"}}
+    assert _sample("effort_shadow_seconds_count") == scored + 2
