@@ -15,13 +15,21 @@ share it would capture between today's rule and the truth:
 - each again with candidate long-memory features (7-day peaks over 90 days, unacknowledged
   complaint days, 180-day counts), to judge a feature set v3 before building it.
 
-Command: `.venv/bin/python bench/quality_ceiling.py var/quality/seed11c` (a few minutes).
+With `--diagnostics`, two questions more:
+- the learning curve: the learnt model on 40, 60 and 80% of the training customers;
+- past issues' own churn chances: the simulator's churn chance at each contact of the last 60
+  days (training/simulate.py, from the features then), summed with the share of the 1-60-day
+  churn delay still to come, and the largest, as the only inputs and beside v2: what the most
+  specific "past episodes" feature could give, as an upper bound for peak features.
+
+Command: `.venv/bin/python bench/quality_ceiling.py var/quality/seed11c` (about 30 s; a minute
+more with --diagnostics).
 """
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightgbm as lgb
@@ -36,6 +44,7 @@ from features.events import ET, Event
 from features.model_input import input_vector, recorded_contact
 from training.evaluate import roc_auc_or_nan
 from training.registry import current_folder
+from training.simulate import CHURN_DELAY_DAYS, decision_churn_chance
 from training.train import base_params, split_by_customer
 from training.tuning import FOLDS, customer_groups, tune
 
@@ -48,6 +57,7 @@ DISTILL_PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves"
                   "min_data_in_leaf": 50, "deterministic": True, "force_row_wise": True,
                   "num_threads": 2, "verbosity": -1, "seed": 7}
 DISTILL_ROUNDS = 600
+CURVE_SHARES = (0.4, 0.6, 0.8)
 
 
 def events_by_customer(path: Path) -> dict[str, list[Event]]:
@@ -99,6 +109,21 @@ def candidate_features(known: Sequence[Event], at: float) -> tuple[float, ...]:
             unacknowledged / DAY, len(recent), episodes)
 
 
+def past_issue_chances(known: Sequence[Event], at: float) -> tuple[float, float]:
+    """The simulator's churn chance at each contact of the last 60 days (SYNTHETIC only): summed
+    with the share of the churn delay still to come, and the largest."""
+    low, high = CHURN_DELAY_DAYS
+    weighted, largest = 0.0, 0.0
+    for position, event in enumerate(known):
+        if event.type != ET.EVENT_TYPE_CONTACT or event.occurred_at <= at - high * DAY:
+            continue
+        chance = decision_churn_chance(list(known[:position + 1]), event.occurred_at)
+        still_to_come = (high - (at - event.occurred_at) / DAY) / (high - low)
+        weighted += chance * min(1.0, max(0.0, still_to_come))
+        largest = max(largest, chance)
+    return weighted, largest
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.asarray(np.log(p / (1 - p)))
@@ -119,9 +144,33 @@ def distilled(x: np.ndarray, true_logit: np.ndarray, live: np.ndarray) -> np.nda
     return np.asarray(model.predict(live))
 
 
+def _print(name: str, auc: float, headroom: tuple[float, float]) -> float:
+    rule, truth = headroom
+    print(f"  {name:46s} ROC-AUC {auc:.4f}   headroom {(auc - rule) / (truth - rule):.0%}",
+          flush=True)
+    return auc
+
+
+def learning_curve(x: np.ndarray, y: np.ndarray, groups: np.ndarray, customers: np.ndarray,
+                   live: np.ndarray, y_live: np.ndarray, headroom: tuple[float, float],
+                   step: Callable[[str], None]) -> dict[str, float]:
+    """The learnt model on CURVE_SHARES of the training customers (chosen by a stable hash)."""
+    bucket = customer_groups(customers.tolist(), 100, salt="curve")
+    figures = {}
+    for share in CURVE_SHARES:
+        kept = bucket < round(share * 100)
+        name = f"learnt, v2, {share:.0%} of the customers ({kept.sum():,} rows)"
+        step(name)
+        figures[name] = _print(name, roc_auc_or_nan(
+            y_live, learnt(x[kept], y[kept], groups[kept], live)), headroom)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a finished bench/live_quality.py --out folder")
+    parser.add_argument("--diagnostics", action="store_true",
+                        help="also the learning curve and past issues' own churn chances")
     args = parser.parse_args()
     folder: Path = args.folder
     model = current_folder(folder / "models")
@@ -139,8 +188,9 @@ def main() -> None:
     customers = labels["customer_id"].tolist()
     trained, _ = split_by_customer(np.ones(len(labels), dtype=bool), customers)
     groups = customer_groups(customers, FOLDS)[trained]
-    x_all, c_all = inputs_and_candidates(events_by_customer(folder / "train" / "events.jsonl"),
-                                         customers, labels["at"].to_numpy(), half_life)
+    train_events = events_by_customer(folder / "train" / "events.jsonl")
+    x_all, c_all = inputs_and_candidates(train_events, customers, labels["at"].to_numpy(),
+                                         half_life)
     x_train, c_train = x_all[trained], c_all[trained]
     y_train = labels["churned"].to_numpy()[trained]
     truth_train = labels["truth"].to_numpy()[trained]
@@ -149,9 +199,9 @@ def main() -> None:
     rows = pd.read_csv(folder / "live_rows.csv")
     moments = pd.to_datetime(rows["label_time"], format="ISO8601").map(
         lambda stamp: stamp.timestamp()).to_numpy()
-    x_live, c_live = inputs_and_candidates(events_by_customer(folder / "live" / "events.jsonl"),
-                                           rows["customer_id"].astype(str).tolist(), moments,
-                                           half_life)
+    live_events = events_by_customer(folder / "live" / "events.jsonl")
+    live_customers = rows["customer_id"].astype(str).tolist()
+    x_live, c_live = inputs_and_candidates(live_events, live_customers, moments, half_life)
     y_live = rows["churned"].to_numpy(dtype=float)
     truth_live = rows["true_churn_probability"].to_numpy(dtype=float)
     rule = roc_auc_or_nan(y_live, rows["rule"].to_numpy(dtype=float))
@@ -177,9 +227,23 @@ def main() -> None:
              lambda: learnt(_logit(truth_train)[:, None], y_train, groups,
                             _logit(truth_live)[:, None]))):
         step(name)
-        auc = roc_auc_or_nan(y_live, score())
-        figures[name] = auc
-        print(f"  {name:46s} ROC-AUC {auc:.4f}   headroom {(auc - rule) / (truth - rule):.0%}")
+        figures[name] = _print(name, roc_auc_or_nan(y_live, score()), (rule, truth))
+    if args.diagnostics:
+        headroom = (rule, truth)
+        figures |= learning_curve(x_train, y_train, groups, np.array(customers)[trained], x_live,
+                                  y_live, headroom, step)
+        step("past issues' own churn chances")
+        past_train = np.array([past_issue_chances(journey_until(train_events.get(c, []), at), at)
+                               for c, at in zip(np.array(customers)[trained],
+                                                labels["at"].to_numpy()[trained], strict=True)])
+        past_live = np.array([past_issue_chances(journey_until(live_events.get(c, []), at), at)
+                              for c, at in zip(live_customers, moments, strict=True)])
+        for name, train_x, live_x in (
+                ("past issues' churn chances only, learnt", past_train, past_live),
+                ("v2 + past issues' churn chances, learnt", np.hstack([x_train, past_train]),
+                 np.hstack([x_live, past_live]))):
+            figures[name] = _print(name, roc_auc_or_nan(
+                y_live, learnt(train_x, y_train, groups, live_x)), headroom)
     (folder / "quality_ceiling.json").write_text(json.dumps(
         {"rule": rule, "truth": truth, "served": answered, **figures}, indent=1))
 

@@ -17,9 +17,12 @@ import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from features.catalog import MODEL_FEATURES
+from service.models import ModelBundle, load_bundle
+from service.routing import Router, RoutingPolicy
 
 
 def lower_priority() -> str:
@@ -34,13 +37,8 @@ def lower_priority() -> str:
 
 def serve(connection: Connection) -> None:
     """Answers load and score messages until the parent closes its end."""
-    # Imported here so that the priority is lowered before the imports.
-    from features.catalog import MODEL_FEATURES
-    from service.models import load_bundle
-    from service.routing import Router, RoutingPolicy
-
     router: Router | None = None
-    bundle: Any = None
+    bundle: ModelBundle | None = None
     while True:
         try:
             message = connection.recv()

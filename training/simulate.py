@@ -159,7 +159,13 @@ def _churn_logit(row: dict[str, object], ces: float) -> float:
 def _churn_probability(customer: _Customer, t: float, answers: list[int]) -> float:
     """The chance that the customer decides to leave at the end of an issue at `t`."""
     mean_ces = sum(answers) / len(answers) if answers else 4.0
-    return _sigmoid(_churn_logit(compute_features(customer.events, t), mean_ces))
+    return decision_churn_chance(customer.events, t, mean_ces)
+
+
+def decision_churn_chance(events: list[Event], t: float, mean_ces: float = 4.0) -> float:
+    """The chance of a churn decision at the end of an issue at `t`, given the events then and
+    the issue's mean CES answer (4, the scale's middle, when none)."""
+    return _sigmoid(_churn_logit(compute_features(events, t), mean_ces))
 
 
 def _decided_by(decided_at: float, moment: float) -> float:
