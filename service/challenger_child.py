@@ -1,8 +1,9 @@
 """The shadow challenger's own process: loads a challenger folder and scores the rows it is sent.
 
 Started by service/challenger_process.py as `python -m service.challenger_child FD`, with FD one
-end of a socket pair. It lowers its own CPU priority first (SCHED_IDLE where Linux allows, else
-nice 19), so that on a busy machine it runs on CPU time the server's calls leave over. Messages
+end of a socket pair. It lowers its own CPU priority before it loads anything (SCHED_IDLE where
+Linux allows, else nice 19), so that on a busy machine it runs on CPU time the server's calls
+leave over. Messages
 are pickled tuples (multiprocessing.connection framing):
 
   ("load", folder, policy)               -> ("loaded", version) or ("refused", text)
@@ -25,14 +26,12 @@ from service.models import ModelBundle, load_bundle
 from service.routing import Router, RoutingPolicy
 
 
-def lower_priority() -> str:
-    """Puts this process at the lowest CPU priority it may take; returns which one."""
+def lower_priority() -> None:
+    """Puts this process at the lowest CPU priority it may take."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return "idle"
     except (AttributeError, OSError):
         os.nice(19 - os.nice(0))
-        return "nice 19"
 
 
 def serve(connection: Connection) -> None:

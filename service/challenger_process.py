@@ -87,8 +87,8 @@ class ChallengerProcess:
             raise
 
     def _ask(self, message: tuple[Any, ...], timeout: float) -> tuple[Any, ...]:
-        connection = self._connection or self._start()
         try:
+            connection = self._connection or self._start()
             connection.send(message)
             if not connection.poll(timeout):
                 raise ChallengerFailed(f"the challenger process did not answer within {timeout:.0f} s")

@@ -31,7 +31,10 @@ BURST = 60
 
 
 def _haproxy_pid(served: ServedProcess) -> int:
-    found = re.search(r"overload guard \(HAProxy pid (\d+)\)", served.log_text())
+    # The server logs the line just after HAProxy listens, so a fast health check can come first.
+    pattern = re.compile(r"overload guard \(HAProxy pid (\d+)\)")
+    wait_until(lambda: pattern.search(served.log_text()) is not None, 10, "the guard's start line")
+    found = pattern.search(served.log_text())
     assert found, served.log_text()
     return int(found.group(1))
 

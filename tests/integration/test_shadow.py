@@ -6,8 +6,6 @@ import json
 import os
 import shutil
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ from service.routing import RoutingPolicy
 from service.scorer import ScoreInput, Scorer, ScoreResult
 from service.shadow import ShadowScorer
 from service.shadow_loader import ShadowLoader
-from tests.helpers import DemoWorld
+from tests.helpers import DemoWorld, wait_until
 from training.registry import SHADOW_POINTER, shadow, shadow_off
 
 CUSTOMERS = [f"C{n:06d}" for n in range(1, 31)]
@@ -139,13 +137,6 @@ def test_the_loader_follows_shadow_and_refuses_a_bad_folder_once(
     assert loader.check() == "dropped" and shadowing.bundle is None
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_a_pass_the_challenger_process_fails_is_logged_unpaired_and_counted(
         demo_world: DemoWorld, models_dir: Path, tmp_path: Path) -> None:
     policy = RoutingPolicy()
@@ -162,12 +153,12 @@ def test_a_pass_the_challenger_process_fails_is_logged_unpaired_and_counted(
     failures = _sample("effort_shadow_failures_total")
     scored = _sample("effort_shadow_seconds_count")
     assert shadowing.offer("before", results())
-    _wait_for(lambda: _sample("effort_shadow_seconds_count") == scored + 1)
+    wait_until(lambda: _sample("effort_shadow_seconds_count") == scored + 1)
     pid = shadowing.process.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     assert shadowing.offer("killed", results())
-    _wait_for(lambda: _sample("effort_shadow_failures_total") == failures + 1)
+    wait_until(lambda: _sample("effort_shadow_failures_total") == failures + 1)
     assert shadowing.offer("after", results())  # a new child scores the next pass
     shadowing.close()
     log.close()
