@@ -10,6 +10,7 @@ the next start waits `retry_seconds`.
 
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -33,6 +34,10 @@ _NOT_INHERITED = ("PROMETHEUS_MULTIPROC_DIR",)
 
 class ChallengerFailed(RuntimeError):
     """The challenger process could not score a pass (ended, timed out, refused or failed)."""
+
+
+class ChallengerPaused(ChallengerFailed):
+    """A pass not tried: the challenger process failed less than `retry_seconds` ago."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class ChallengerProcess:
         """The challenger of `folder` (model `version`) on `matrix`'s rows; starts the child or
         loads the folder first when needed. Raises ChallengerFailed, and stops the child."""
         if time.monotonic() < self._retry_at:
-            raise ChallengerFailed("the challenger process failed less than "
+            raise ChallengerPaused("the challenger process failed less than "
                                    f"{self._retry_seconds:.0f} s ago")
         try:
             if self._loaded != folder:
@@ -89,11 +94,14 @@ class ChallengerProcess:
     def _ask(self, message: tuple[Any, ...], timeout: float) -> tuple[Any, ...]:
         try:
             connection = self._connection or self._start()
-            connection.send(message)
+            connection.send(message)  # a pass larger than the socket's buffer waits for the child
             if not connection.poll(timeout):
                 raise ChallengerFailed(f"the challenger process did not answer within {timeout:.0f} s")
             reply: tuple[Any, ...] = connection.recv()
             return reply
+        except BlockingIOError:  # the send timeout: the child stopped reading
+            raise ChallengerFailed("the challenger process did not take the pass within "
+                                   f"{self._timeout:.0f} s") from None
         except (EOFError, OSError) as error:
             process = self._process
             code = None if process is None else process.poll()
@@ -102,6 +110,9 @@ class ChallengerProcess:
 
     def _start(self) -> Connection:
         ours, theirs = socket.socketpair()
+        seconds = int(self._timeout)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack(
+            "ll", seconds, int((self._timeout - seconds) * 1_000_000)))
         environment = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
         with theirs:
             self._process = subprocess.Popen(

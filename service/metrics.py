@@ -117,8 +117,9 @@ SHADOW_DROPPED = Counter("effort_shadow_dropped_total", "Calls not scored by the
                          "challenger because its queue was full (their answers are logged "
                          "without challenger scores).")
 SHADOW_FAILURES = Counter("effort_shadow_failures_total", "Shadow passes the challenger's "
-                          "process could not score (it ended, did not answer in time, or refused "
-                          "the folder); their answers are logged without challenger scores.")
+                          "process did not score: the pass it failed (it ended, did not answer in "
+                          "time, or refused the folder) and those of the pause before a new one "
+                          "starts; their answers are logged without challenger scores.")
 SHADOW_REFUSALS = Counter("effort_shadow_refusals_total", "Shadow challengers (or SHADOW "
                           "pointers) refused at load, by reason (as "
                           "effort_model_reload_refusals_total).", ["reason"])

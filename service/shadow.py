@@ -20,7 +20,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from service import metrics
-from service.challenger_process import ChallengerFailed, ChallengerProcess, Scored
+from service.challenger_process import (
+    ChallengerFailed,
+    ChallengerPaused,
+    ChallengerProcess,
+    Scored,
+)
 from service.models import ModelBundle
 from service.prediction_log import Call, CallQueue, PredictionLog, sampled
 from service.routing import RoutingPolicy
@@ -114,6 +119,8 @@ class ShadowScorer:
             answered = [call for item in items if item is not None for call in item]
             try:
                 self.score([call.results for call in answered])
+            except ChallengerPaused:
+                metrics.SHADOW_FAILURES.inc()  # logged once, when the process failed
             except ChallengerFailed as error:
                 metrics.SHADOW_FAILURES.inc()
                 log.error("shadow challenger process failed: %s; %d calls' answers are logged "

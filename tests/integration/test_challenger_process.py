@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from features.catalog import MODEL_FEATURES
-from service.challenger_process import ChallengerFailed, ChallengerProcess
+from service.challenger_process import ChallengerFailed, ChallengerPaused, ChallengerProcess
 from service.reloader import load_served
 from service.routing import Router, RoutingPolicy
 from tests.helpers import DemoWorld
@@ -74,7 +74,7 @@ def test_a_killed_child_fails_one_pass_and_a_new_one_starts(folder: Path) -> Non
         os.kill(first, signal.SIGKILL)
         with pytest.raises(ChallengerFailed, match="ended"):
             process.score(folder, version, _rows(5))
-        with pytest.raises(ChallengerFailed, match="less than"):  # no restart storm
+        with pytest.raises(ChallengerPaused, match="less than"):  # no restart storm
             process.score(folder, version, _rows(5))
         time.sleep(0.6)
         assert len(process.score(folder, version, _rows(5)).churn) == 5
@@ -95,6 +95,15 @@ def test_a_hung_child_is_stopped_within_its_timeout(folder: Path) -> None:
         with pytest.raises(ChallengerFailed, match="did not answer within 1 s"):
             process.score(folder, version, _rows(5))
         assert time.monotonic() - started < 5
+        assert not _alive(hung)
+        process.score(folder, version, _rows(5))
+        hung = process.pid
+        assert hung is not None
+        os.kill(hung, signal.SIGSTOP)
+        started = time.monotonic()  # a pass larger than the socket's buffer: the send times out
+        with pytest.raises(ChallengerFailed, match="did not take the pass within 1 s"):
+            process.score(folder, version, _rows(20_000))
+        assert time.monotonic() - started < 8
         assert not _alive(hung)
         assert len(process.score(folder, version, _rows(5)).effort) == 5
     finally:
