@@ -109,10 +109,13 @@ def test_score_beyond_the_limit_is_shed_with_error_info_and_health_passes(
 def test_sigterm_stops_the_guard_with_the_server(demo_world: DemoWorld, tmp_path: Path) -> None:
     served = ServedProcess(demo_world, tmp_path, GUARDED)
     served.start()
-    haproxy = _haproxy_pid(served)
-    assert _alive(haproxy)
-    assert served.stop() == 0
-    wait_until(lambda: not _alive(haproxy), 10, "HAProxy to exit")
+    try:
+        haproxy = _haproxy_pid(served)
+        assert _alive(haproxy)
+        assert served.stop() == 0
+        wait_until(lambda: not _alive(haproxy), 10, "HAProxy to exit")
+    finally:
+        served.stop()  # a failed check must not leave the server running
 
 
 def test_a_guard_that_dies_stops_the_server_loudly(demo_world: DemoWorld, tmp_path: Path) -> None:
