@@ -103,8 +103,7 @@ class ShadowScorer:
         except queue.Full:
             log.error("shadow challenger: the queue did not empty within %.0f s", timeout)
             return
-        self._thread.join(timeout)
-        self.process.close()
+        self._thread.join(timeout)  # the thread stops the challenger's process as it ends
 
     def _run(self) -> None:
         while True:

@@ -38,6 +38,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a zombie not yet reaped counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def wait_until(condition: Callable[[], bool], seconds: float = 30.0, what: str = "condition",
                poll: float = 0.02) -> None:
     """Returns as soon as `condition()` holds; fails the test after `seconds`."""

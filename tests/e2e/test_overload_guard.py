@@ -21,7 +21,7 @@ from effort.v1 import scoring_service_pb2 as spb
 from effort.v1 import scoring_service_pb2_grpc as sgrpc
 from service.overload_guard import haproxy_binary
 from tests.faults.served import ServedProcess, demo_customer, served_process
-from tests.helpers import DemoWorld, wait_until
+from tests.helpers import DemoWorld, process_alive, wait_until
 
 pytestmark = pytest.mark.skipif(haproxy_binary() is None,
                                 reason="haproxy is not installed (`make haproxy`)")
@@ -37,14 +37,6 @@ def _haproxy_pid(served: ServedProcess) -> int:
     found = pattern.search(served.log_text())
     assert found, served.log_text()
     return int(found.group(1))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def _burst(address: str) -> tuple[Counter[str], list[grpc.aio.AioRpcError], list[int]]:
@@ -111,9 +103,9 @@ def test_sigterm_stops_the_guard_with_the_server(demo_world: DemoWorld, tmp_path
     served.start()
     try:
         haproxy = _haproxy_pid(served)
-        assert _alive(haproxy)
+        assert process_alive(haproxy)
         assert served.stop() == 0
-        wait_until(lambda: not _alive(haproxy), 10, "HAProxy to exit")
+        wait_until(lambda: not process_alive(haproxy), 10, "HAProxy to exit")
     finally:
         served.stop()  # a failed check must not leave the server running
 
@@ -144,4 +136,4 @@ def test_worker_processes_each_get_a_port_behind_the_guard(demo_world: DemoWorld
         assert healths == [health_pb2.HealthCheckResponse.SERVING] * 4
         assert served.metric("effort_guard_shed_total") == codes["RESOURCE_EXHAUSTED"]
         haproxy = _haproxy_pid(served)
-    wait_until(lambda: not _alive(haproxy), 10, "HAProxy to exit")
+    wait_until(lambda: not process_alive(haproxy), 10, "HAProxy to exit")

@@ -14,7 +14,7 @@ from features.catalog import MODEL_FEATURES
 from service.challenger_process import ChallengerFailed, ChallengerPaused, ChallengerProcess
 from service.reloader import load_served
 from service.routing import Router, RoutingPolicy
-from tests.helpers import DemoWorld
+from tests.helpers import DemoWorld, process_alive
 
 POLICY = RoutingPolicy(value_at_risk_senior=500.0)
 
@@ -30,14 +30,6 @@ def _rows(count: int) -> np.ndarray:
     rows = np.random.default_rng(3).uniform(0, 5, size=(count, len(MODEL_FEATURES)))
     rows[::7, 3] = np.nan  # missing values travel as they are
     return rows
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_the_child_scores_as_the_server_would_at_idle_priority(folder: Path) -> None:
@@ -61,7 +53,7 @@ def test_the_child_scores_as_the_server_would_at_idle_priority(folder: Path) -> 
         assert process.pid == pid  # loaded once, kept
     finally:
         process.close()
-    assert not _alive(pid)
+    assert not process_alive(pid)
 
 
 def test_a_killed_child_fails_one_pass_and_a_new_one_starts(folder: Path) -> None:
@@ -95,7 +87,7 @@ def test_a_hung_child_is_stopped_within_its_timeout(folder: Path) -> None:
         with pytest.raises(ChallengerFailed, match="did not answer within 1 s"):
             process.score(folder, version, _rows(5))
         assert time.monotonic() - started < 5
-        assert not _alive(hung)
+        assert not process_alive(hung)
         process.score(folder, version, _rows(5))
         hung = process.pid
         assert hung is not None
@@ -104,7 +96,7 @@ def test_a_hung_child_is_stopped_within_its_timeout(folder: Path) -> None:
         with pytest.raises(ChallengerFailed, match="did not take the pass within 1 s"):
             process.score(folder, version, _rows(20_000))
         assert time.monotonic() - started < 8
-        assert not _alive(hung)
+        assert not process_alive(hung)
         assert len(process.score(folder, version, _rows(5)).effort) == 5
     finally:
         process.close()

@@ -161,6 +161,7 @@ def test_a_pass_the_challenger_process_fails_is_logged_unpaired_and_counted(
     wait_until(lambda: _sample("effort_shadow_failures_total") == failures + 1)
     assert shadowing.offer("after", results())  # a new child scores the next pass
     shadowing.close()
+    assert shadowing.process.pid is None  # the thread stopped the child as it ended
     log.close()
 
     rows = open_log(tmp_path / "predictions").to_table().to_pandas()
